@@ -1,0 +1,96 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ApiError, badRequest } from './errors.ts'
+import type { FaultRule, Latency } from './faults.ts'
+import { send } from './http.ts'
+import type { ConfigPatch, Simulator } from './index.ts'
+
+interface ControlContext {
+  req: IncomingMessage
+  res: ServerResponse
+  requestId: string
+  startedAt: number
+}
+
+export async function readJson (req: IncomingMessage, limit = 16 * 1024 * 1024): Promise<unknown> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length
+    if (size > limit) throw new ApiError(413, `Maximum content size limit (${limit}) exceeded (${size} bytes read)`, { type: 'server_error' })
+    chunks.push(chunk as Buffer)
+  }
+  if (size === 0) return undefined
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch {
+    throw badRequest('We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.)')
+  }
+}
+
+function toPatch (body: Record<string, unknown>): ConfigPatch {
+  const patch: ConfigPatch = {}
+  const numberOrNull = (key: string): number | null | undefined => {
+    const value = body[key]
+    if (value === undefined) return undefined
+    if (value === null) return null
+    if (typeof value !== 'number' || value < 0) throw badRequest(`'${key}' must be a non-negative number or null`, key)
+    return value
+  }
+  for (const key of ['generationMs', 'queueMs'] as const) {
+    const value = numberOrNull(key)
+    if (value === null) throw badRequest(`'${key}' must be a non-negative number`, key)
+    if (value !== undefined) patch[key] = value
+  }
+  for (const key of ['streamChunkMs', 'pollAfterMs'] as const) {
+    const value = numberOrNull(key)
+    if (value !== undefined) patch[key] = value
+  }
+  if (body.latency !== undefined) {
+    const latency = body.latency as Partial<Latency>
+    if (typeof latency !== 'object' || latency === null) throw badRequest('\'latency\' must be an object', 'latency')
+    patch.latency = latency
+  }
+  if (typeof body.validate === 'boolean') patch.validate = body.validate
+  if (typeof body.sampleParamRejectPattern === 'string') patch.sampleParamRejectPattern = new RegExp(body.sampleParamRejectPattern)
+  return patch
+}
+
+/** `/__sim/*`: the in-process API over HTTP, for the demo, benchmarks and other processes. */
+export async function control (sim: Simulator, ctx: ControlContext, path: string): Promise<void> {
+  const route = `${ctx.req.method} ${path}`
+  switch (route) {
+    case 'GET /__sim/stats':
+      send(ctx, 200, sim.stats())
+      return
+    case 'GET /__sim/faults':
+      send(ctx, 200, { object: 'list', data: sim.faults.list() })
+      return
+    case 'POST /__sim/faults': {
+      const body = await readJson(ctx.req)
+      const rules = (Array.isArray(body) ? body : [body]) as FaultRule[]
+      const ids = rules.map((rule) => sim.faults.add(rule))
+      send(ctx, 200, { ids })
+      return
+    }
+    case 'DELETE /__sim/faults':
+      sim.faults.clear()
+      send(ctx, 200, { cleared: true })
+      return
+    case 'POST /__sim/reset':
+      sim.reset()
+      send(ctx, 200, { reset: true })
+      return
+    case 'GET /__sim/config':
+      send(ctx, 200, sim.config())
+      return
+    case 'POST /__sim/config': {
+      const body = await readJson(ctx.req)
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('expected a JSON object')
+      sim.configure(toPatch(body as Record<string, unknown>))
+      send(ctx, 200, sim.config())
+      return
+    }
+    default:
+      throw new ApiError(404, `Invalid URL (${route})`)
+  }
+}

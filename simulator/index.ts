@@ -1,0 +1,387 @@
+import { createServer } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { control, readJson } from './control.ts'
+import * as conversations from './conversations.ts'
+import type { Core, Logger, SimConfig } from './core.ts'
+import { TERMINAL_STATUSES, Timers } from './core.ts'
+import { ApiError } from './errors.ts'
+import type { FaultRule, Latency } from './faults.ts'
+import { faultError, Faults, latencyMs } from './faults.ts'
+import type { Handler, RequestContext } from './http.ts'
+import { parseQuery, sendError } from './http.ts'
+import { requestId } from './ids.ts'
+import * as responses from './responses.ts'
+import { createRouter } from './routes.ts'
+import type { RouteKey } from './routes.ts'
+import * as uploads from './uploads.ts'
+import type { ValidationIssue } from './validator.ts'
+import { createValidator, describeIssues } from './validator.ts'
+
+export type { FaultRule, Latency } from './faults.ts'
+export type { RouteAlias, RouteKey } from './routes.ts'
+export type { ValidationIssue } from './validator.ts'
+export type { Logger } from './core.ts'
+
+export interface SimulatorOptions {
+  host?: string
+  /** 0 picks a free port. */
+  port?: number
+  /** The accepted bearer key, or several. Default `sk-sim-local`. */
+  apiKey?: string | string[]
+  /** Time from in_progress to the terminal status. Default 200 ms. */
+  generationMs?: number
+  /** Time a background response spends queued. Default 20 ms. */
+  queueMs?: number
+  /** Fixed time between stream deltas, instead of spreading them over generationMs. */
+  streamChunkMs?: number | null
+  /** When set, GET /v1/responses/{response_id} sends `openai-poll-after-ms` with this value. */
+  pollAfterMs?: number | null
+  /** Added before every /v1 answer. */
+  latency?: Partial<Latency>
+  /** Models matching this reject non-default temperature/top_p with 400 unsupported_value. */
+  sampleParamRejectPattern?: RegExp
+  /** Validate requests against the OpenAPI extract. Default true. */
+  validate?: boolean
+  /** Request size limit of /v1/audio/transcriptions. Default 25 MiB, like OpenAI. */
+  maxTranscriptionBytes?: number
+  /** Request size limit of /v1/files. Default 512 MiB. */
+  maxFileBytes?: number
+  /** Compile every request validator at start instead of on first use. */
+  precompile?: boolean
+  logger?: Logger
+}
+
+export type ConfigPatch = Partial<Pick<SimConfig, 'generationMs' | 'queueMs' | 'streamChunkMs' | 'pollAfterMs' | 'validate' | 'sampleParamRejectPattern'>> & {
+  latency?: Partial<Latency>
+}
+
+export interface NonconformingRequest {
+  route: string
+  method: string
+  path: string
+  errors: ValidationIssue[]
+}
+
+export interface SimulatorStats {
+  counters: Record<string, number>
+  nonconforming: { count: number, requests: NonconformingRequest[] }
+  responses: { total: number, active: number }
+  conversations: number
+  files: number
+  /** Requests held open by the `hang` fault whose client has not gone away yet. */
+  hanging: number
+  /** Pending simulator timers (generation steps, latency); 0 after close(). */
+  timers: number
+  faults: ReturnType<Faults['list']>
+}
+
+export interface Simulator {
+  /** Base URL for the SDK, ending in /v1. */
+  url: string
+  origin: string
+  port: number
+  /** Requests per route template (e.g. `POST /v1/responses`), every attempt included. */
+  counters (): Record<string, number>
+  nonconforming (): NonconformingRequest[]
+  faults: {
+    add (rule: FaultRule): number
+    clear (): void
+    list (): ReturnType<Faults['list']>
+  }
+  setLatency (latency: Partial<Latency>): void
+  configure (patch: ConfigPatch): void
+  config (): Record<string, unknown>
+  stats (): SimulatorStats
+  /** Forgets all state, counters, recorded nonconforming requests and faults; restores the start options. */
+  reset (): void
+  /** Internal views for tests: a conversation even after deletion (with its items), a response. */
+  peek: {
+    conversation (id: string): { id: string, deleted: boolean, metadata: Record<string, string>, items: Array<Record<string, unknown>>, activeResponse: string | null } | undefined
+    response (id: string): Record<string, unknown> | undefined
+  }
+  /** Checks a body against the spec's response schema of an operation; null when it conforms. */
+  checkResponse (operationId: string, body: unknown, status?: number, contentType?: string): ValidationIssue[] | null
+  close (): Promise<void>
+}
+
+const HANDLERS: Record<RouteKey, Handler> = {
+  'POST /v1/conversations': conversations.createConversation,
+  'GET /v1/conversations/{conversation_id}': conversations.retrieveConversation,
+  'POST /v1/conversations/{conversation_id}': conversations.updateConversation,
+  'DELETE /v1/conversations/{conversation_id}': conversations.deleteConversation,
+  'POST /v1/conversations/{conversation_id}/items': conversations.createItems,
+  'GET /v1/conversations/{conversation_id}/items': conversations.listItems,
+  'GET /v1/conversations/{conversation_id}/items/{item_id}': conversations.retrieveItem,
+  'DELETE /v1/conversations/{conversation_id}/items/{item_id}': conversations.deleteItem,
+  'POST /v1/responses': responses.createResponse,
+  'GET /v1/responses/{response_id}': responses.retrieveResponse,
+  'DELETE /v1/responses/{response_id}': responses.deleteResponse,
+  'POST /v1/responses/{response_id}/cancel': responses.cancel,
+  'GET /v1/responses/{response_id}/input_items': responses.listInputItems,
+  'POST /v1/audio/transcriptions': uploads.createTranscription,
+  'POST /v1/files': uploads.createFile,
+  'GET /v1/files': uploads.listFiles,
+  'GET /v1/files/{file_id}': uploads.retrieveFile,
+  'DELETE /v1/files/{file_id}': uploads.deleteFile
+}
+
+const MAX_RECORDED_NONCONFORMING = 1000
+const MAX_RECORDED_ISSUES = 20
+const SILENT: Logger = { info () {}, warn () {}, error () {} }
+
+function initialConfig (options: SimulatorOptions): SimConfig {
+  const keys = options.apiKey === undefined ? ['sk-sim-local'] : [options.apiKey].flat()
+  return {
+    apiKeys: new Set(keys),
+    generationMs: options.generationMs ?? 200,
+    queueMs: options.queueMs ?? 20,
+    streamChunkMs: options.streamChunkMs ?? null,
+    pollAfterMs: options.pollAfterMs ?? null,
+    latency: { fixedMs: options.latency?.fixedMs ?? 0, jitterMs: options.latency?.jitterMs ?? 0 },
+    sampleParamRejectPattern: options.sampleParamRejectPattern ?? /^(gpt-5|o\d)/,
+    validate: options.validate ?? true,
+    maxTranscriptionBytes: options.maxTranscriptionBytes ?? 25 * 1024 * 1024,
+    maxFileBytes: options.maxFileBytes ?? 512 * 1024 * 1024
+  }
+}
+
+function maskKey (key: string): string {
+  return key.length <= 8 ? '*'.repeat(key.length) : `${key.slice(0, 3)}${'*'.repeat(Math.min(key.length - 7, 40))}${key.slice(-4)}`
+}
+
+/** OpenAI's 401s: no key, or a key it does not know. */
+function authError (header: string | undefined, keys: Set<string>): ApiError | null {
+  const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : ''
+  if (key !== '' && keys.has(key)) return null
+  const message = key === ''
+    ? 'You didn\'t provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).'
+    : `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`
+  return new ApiError(401, message, { code: 'invalid_api_key' })
+}
+
+export async function startSimulator (options: SimulatorOptions = {}): Promise<Simulator> {
+  const log = options.logger ?? SILENT
+  const core: Core = {
+    config: initialConfig(options),
+    conversations: new Map(),
+    responses: new Map(),
+    files: new Map(),
+    timers: new Timers(),
+    log
+  }
+  const validator = createValidator()
+  const route = createRouter()
+  const faults = new Faults()
+  let counters = new Map<string, number>()
+  let nonconforming: NonconformingRequest[] = []
+  let nonconformingCount = 0
+  const pending = new Set<ServerResponse>()
+
+  function record (entry: NonconformingRequest): void {
+    nonconformingCount++
+    if (nonconforming.length < MAX_RECORDED_NONCONFORMING) nonconforming.push(entry)
+    log.warn(`nonconforming request ${entry.method} ${entry.path}: ${describeIssues(entry.errors).message}`)
+  }
+
+  /** Validates one part of a request; records it and throws the 400 when it does not conform. */
+  function conform (ctx: RequestContext, location: 'path' | 'query' | 'body', data: unknown): void {
+    if (!core.config.validate) return
+    const issues = validator.check(ctx.route.operationId, location, data)
+    if (issues === null) return
+    record({ route: ctx.route.key, method: ctx.req.method ?? '', path: ctx.req.url ?? '', errors: issues.slice(0, MAX_RECORDED_ISSUES) })
+    const { message, param } = describeIssues(issues)
+    throw new ApiError(400, message, { param, code: 'schema_validation_failed' })
+  }
+
+  async function run (ctx: RequestContext, search: string): Promise<void> {
+    conform(ctx, 'path', ctx.params)
+    ctx.query = parseQuery(search)
+    conform(ctx, 'query', ctx.query)
+    const body = validator.body(ctx.route.operationId)
+    if (body === null) {
+      ctx.req.resume()
+    } else if (body.contentType === 'application/json') {
+      try {
+        ctx.body = await readJson(ctx.req)
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 400) {
+          record({ route: ctx.route.key, method: ctx.req.method ?? '', path: ctx.req.url ?? '', errors: [{ location: 'body', instancePath: '', schemaPath: '', keyword: 'json', message: 'body is not valid JSON', params: {} }] })
+        }
+        throw error
+      }
+      if (ctx.body === undefined && body.required && core.config.validate) {
+        record({ route: ctx.route.key, method: ctx.req.method ?? '', path: ctx.req.url ?? '', errors: [{ location: 'body', instancePath: '', schemaPath: '', keyword: 'required', message: 'request body is required', params: {} }] })
+        throw new ApiError(400, 'Request does not conform to the OpenAPI schema: a request body is required', { code: 'schema_validation_failed' })
+      }
+      // An optional body that is absent reads as {}: a POST without one must still have what {} lacks.
+      ctx.body ??= {}
+      conform(ctx, 'body', ctx.body)
+    }
+    await HANDLERS[ctx.route.key](ctx)
+  }
+
+  function fail (ctx: { res: ServerResponse, requestId: string, startedAt: number }, error: unknown): void {
+    if (error instanceof ApiError) {
+      sendError(ctx, error)
+      return
+    }
+    log.error(`simulator error: ${(error as Error)?.stack ?? String(error)}`)
+    sendError(ctx, new ApiError(500, 'The server had an error while processing your request. Sorry about that!', { type: 'server_error' }))
+  }
+
+  function handle (req: IncomingMessage, res: ServerResponse): void {
+    const startedAt = performance.now()
+    const base = { req, res, requestId: requestId(), startedAt }
+    const url = req.url ?? '/'
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const search = q === -1 ? '' : url.slice(q + 1)
+    const denied = authError(req.headers.authorization, core.config.apiKeys)
+
+    if (path.startsWith('/__sim/')) {
+      if (denied) { req.resume(); fail(base, denied); return }
+      control(sim, base, path).catch((error: unknown) => fail(base, error))
+      return
+    }
+    const match = route(req.method ?? 'GET', path)
+    if (match === null) {
+      counters.set('unmatched', (counters.get('unmatched') ?? 0) + 1)
+      req.resume()
+      fail(base, denied ?? new ApiError(404, `Invalid URL (${req.method} ${path})`))
+      return
+    }
+    const key = match.def.key
+    counters.set(key, (counters.get(key) ?? 0) + 1)
+    const fault = faults.decide(key)
+    const ctx: RequestContext = {
+      ...base,
+      route: match.def,
+      params: match.params,
+      query: {},
+      body: undefined,
+      fault,
+      core,
+      checkBody: (data) => conform(ctx, 'body', data)
+    }
+    const proceed = () => {
+      if (res.destroyed) return
+      if (fault.hang) {
+        // Never answered: the client gives up; close() destroys the socket.
+        pending.add(res)
+        res.on('close', () => pending.delete(res))
+        return
+      }
+      if (fault.status) {
+        req.resume()
+        fail(ctx, faultError(fault.status))
+        return
+      }
+      if (denied) {
+        req.resume()
+        fail(ctx, denied)
+        return
+      }
+      run(ctx, search).catch((error: unknown) => fail(ctx, error))
+    }
+    const delay = fault.latencyMs + latencyMs(core.config.latency)
+    if (delay > 0) core.timers.after(delay, proceed)
+    else proceed()
+  }
+
+  const server: Server = createServer({ keepAliveTimeout: 10_000 }, handle)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  const address = server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  const origin = `http://${host}:${address.port}`
+  // Compiling the createResponse validator takes ~100 ms: do it after listening, not on first use.
+  if (options.precompile) setImmediate(() => validator.warm())
+
+  const sim: Simulator = {
+    url: `${origin}/v1`,
+    origin,
+    port: address.port,
+    counters: () => Object.fromEntries(counters),
+    nonconforming: () => nonconforming.map((n) => ({ ...n })),
+    faults: {
+      add: (rule) => faults.add(rule),
+      clear: () => faults.clear(),
+      list: () => faults.list()
+    },
+    setLatency (latency) {
+      core.config.latency = { ...core.config.latency, ...latency }
+    },
+    configure (patch) {
+      const { latency, ...rest } = patch
+      Object.assign(core.config, rest)
+      if (latency) sim.setLatency(latency)
+    },
+    config () {
+      const c = core.config
+      return {
+        generationMs: c.generationMs,
+        queueMs: c.queueMs,
+        streamChunkMs: c.streamChunkMs,
+        pollAfterMs: c.pollAfterMs,
+        latency: { ...c.latency },
+        sampleParamRejectPattern: c.sampleParamRejectPattern.source,
+        validate: c.validate,
+        maxTranscriptionBytes: c.maxTranscriptionBytes,
+        maxFileBytes: c.maxFileBytes
+      }
+    },
+    stats () {
+      let active = 0
+      for (const rec of core.responses.values()) if (!TERMINAL_STATUSES.has(rec.wire.status)) active++
+      return {
+        counters: sim.counters(),
+        nonconforming: { count: nonconformingCount, requests: sim.nonconforming() },
+        responses: { total: core.responses.size, active },
+        conversations: core.conversations.size,
+        files: core.files.size,
+        hanging: pending.size,
+        timers: core.timers.size,
+        faults: faults.list()
+      }
+    },
+    reset () {
+      for (const rec of core.responses.values()) responses.cancelResponse(core, rec)
+      core.timers.clear()
+      core.conversations.clear()
+      core.responses.clear()
+      core.files.clear()
+      counters = new Map()
+      nonconforming = []
+      nonconformingCount = 0
+      faults.clear()
+      core.config = initialConfig(options)
+    },
+    peek: {
+      conversation (id) {
+        const c = core.conversations.get(id)
+        return c && { id: c.id, deleted: c.deleted, metadata: { ...c.metadata }, items: structuredClone(c.items), activeResponse: c.activeResponse }
+      },
+      response (id) {
+        const rec = core.responses.get(id)
+        return rec && structuredClone(rec.wire)
+      }
+    },
+    checkResponse: (operationId, body, status = 200, contentType = 'application/json') =>
+      validator.checkResponse(operationId, status, contentType, body),
+    close () {
+      core.timers.clear()
+      for (const res of pending) res.destroy()
+      return new Promise((resolve) => {
+        server.close(() => resolve())
+        server.closeAllConnections()
+      })
+    }
+  }
+  return sim
+}
