@@ -1,0 +1,211 @@
+import type { DatabaseSync } from 'node:sqlite'
+
+/**
+ * Schema migrations of the SQLite store. Append only: a released migration is never edited, a change
+ * is a new entry with the next version. `PRAGMA user_version` records the last one applied; it lives in
+ * the database header, so it commits or rolls back together with the migration's DDL.
+ */
+export interface Migration {
+  version: number
+  name: string
+  sql: string
+}
+
+const ACTIVE = "('queued', 'in_progress', 'cancelling')"
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    // `seq` is an explicit INTEGER PRIMARY KEY so the insertion order used by pagination survives VACUUM.
+    // No foreign keys between threads, messages and runs: deleteThread removes them explicitly, and a
+    // late write from a run racing a delete must not fail (the Redis backend behaves the same).
+    sql: `
+      CREATE TABLE threads (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        owner TEXT NOT NULL,
+        title TEXT,
+        metadata TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      CREATE INDEX threads_owner_order ON threads (owner, created_at, seq);
+
+      CREATE TABLE messages (
+        thread_id TEXT NOT NULL,
+        item_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        run_id TEXT,
+        attachments TEXT NOT NULL,
+        PRIMARY KEY (thread_id, item_id)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE files (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        owner TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        purpose TEXT NOT NULL,
+        mime TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX files_owner_order ON files (owner, created_at, seq);
+
+      CREATE TABLE locks (
+        key TEXT PRIMARY KEY,
+        holder TEXT,
+        expires_at INTEGER NOT NULL,
+        fence INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE runs (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        thread_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        assistant_type TEXT NOT NULL,
+        assistant_version INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        started_at INTEGER,
+        completed_at INTEGER,
+        cancelled_at INTEGER,
+        failed_at INTEGER,
+        last_error TEXT,
+        incomplete_details TEXT,
+        usage TEXT,
+        temperature REAL,
+        top_p REAL,
+        max_output_tokens INTEGER,
+        stream INTEGER NOT NULL,
+        response_ids TEXT NOT NULL,
+        settled_response_ids TEXT NOT NULL,
+        tool_rounds INTEGER NOT NULL,
+        cancel_requested INTEGER NOT NULL,
+        reservation_id TEXT,
+        deadline_at INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_expires_at INTEGER NOT NULL,
+        fence INTEGER NOT NULL
+      );
+      CREATE INDEX runs_thread_order ON runs (thread_id, created_at, seq);
+      CREATE INDEX runs_owner_status ON runs (owner, status);
+      CREATE INDEX runs_active_order ON runs (created_at, seq) WHERE status IN ${ACTIVE};
+
+      CREATE TABLE assistants (
+        id TEXT PRIMARY KEY,
+        profile TEXT,
+        deleted INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE idempotency (
+        user TEXT NOT NULL,
+        key TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        completed INTEGER NOT NULL,
+        reply TEXT,
+        started_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (user, key)
+      ) WITHOUT ROWID;
+      CREATE INDEX idempotency_expiry ON idempotency (expires_at);
+
+      -- kind: user_tokens | user_audio | assistant_tokens | global_tokens; subject: user, assistant or ''.
+      CREATE TABLE budget_counters (
+        day TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        used REAL NOT NULL,
+        reserved REAL NOT NULL,
+        PRIMARY KEY (day, kind, subject)
+      ) WITHOUT ROWID;
+
+      CREATE TABLE budget_reservations (
+        id TEXT PRIMARY KEY,
+        day TEXT NOT NULL,
+        user TEXT NOT NULL,
+        assistant TEXT NOT NULL,
+        tokens REAL NOT NULL,
+        audio_seconds REAL NOT NULL,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX budget_reservations_expiry ON budget_reservations (expires_at);
+
+      -- Usage ids already counted (recordUsage ids and settled reservation ids), so nothing counts twice.
+      CREATE TABLE usage_applied (
+        id TEXT PRIMARY KEY,
+        applied_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE usage_ledger (
+        day TEXT NOT NULL,
+        user TEXT NOT NULL,
+        assistant TEXT NOT NULL,
+        model TEXT NOT NULL,
+        input_tokens REAL NOT NULL,
+        cached_tokens REAL NOT NULL,
+        output_tokens REAL NOT NULL,
+        reasoning_tokens REAL NOT NULL,
+        total_tokens REAL NOT NULL,
+        audio_seconds REAL NOT NULL,
+        runs REAL NOT NULL,
+        cost_usd REAL NOT NULL,
+        PRIMARY KEY (day, user, assistant, model)
+      ) WITHOUT ROWID;
+    `
+  },
+  {
+    version: 2,
+    name: 'crash-safe run rounds',
+    // pending_input: tool outputs computed but not yet sent upstream (a resumed run sends them, never re-runs tools).
+    // creating_since: set while an upstream response is being created, so a resume can tell the id may be unknown.
+    // token_estimate: how many input tokens the thread's next response will read, for budget reservations.
+    sql: `
+      ALTER TABLE runs ADD COLUMN pending_input TEXT;
+      ALTER TABLE runs ADD COLUMN creating_since INTEGER;
+      ALTER TABLE threads ADD COLUMN token_estimate INTEGER NOT NULL DEFAULT 0;
+    `
+  }
+]
+
+function userVersion (db: DatabaseSync): number {
+  const row = db.prepare('PRAGMA user_version').get()
+  return Number(row?.user_version ?? 0)
+}
+
+/**
+ * Applies the migrations newer than the database, each in its own IMMEDIATE transaction (so two
+ * processes opening the same file at once apply each migration exactly once). Returns the versions
+ * applied. Refuses a database written by a newer gateway.
+ */
+export function migrate (db: DatabaseSync, migrations: readonly Migration[] = MIGRATIONS): number[] {
+  migrations.forEach((m, i) => {
+    if (m.version !== i + 1) throw new Error(`migration ${m.name} has version ${m.version}, expected ${i + 1}`)
+  })
+  const latest = migrations.length
+  const found = userVersion(db)
+  if (found > latest) {
+    throw new Error(`SQLite store schema version ${found} is newer than this gateway knows (${latest}); refusing to open it`)
+  }
+  const applied: number[] = []
+  for (const m of migrations.slice(found)) {
+    db.exec('BEGIN IMMEDIATE')
+    try {
+      if (userVersion(db) < m.version) {
+        db.exec(m.sql)
+        db.exec(`PRAGMA user_version = ${m.version}`)
+        applied.push(m.version)
+      }
+      db.exec('COMMIT')
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK')
+      throw new Error(`SQLite store migration ${m.version} (${m.name}) failed: ${(err as Error).message}`, { cause: err })
+    }
+  }
+  return applied
+}
