@@ -1,0 +1,102 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { Forbidden, Unauthorized, isGatewayError, type GatewayError } from '../../services/errors.ts'
+
+export interface Caller {
+  /** The token's `sub`: the user id every thread, run and file is owned by. */
+  id: string
+  isAdmin: boolean
+}
+
+interface TokenClaims { sub?: unknown, role?: unknown, roles?: unknown, [claim: string]: unknown }
+
+declare module '@fastify/jwt' {
+  interface FastifyJWT { payload: TokenClaims, user: TokenClaims }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    caller: Caller | null
+    authError: GatewayError | null
+  }
+  interface FastifyInstance {
+    /** Verifies the bearer token and sets request.caller, or records why it failed (decided later). */
+    identifyCaller: (request: FastifyRequest) => Promise<void>
+    /** Answers 401 for a request without a valid token. */
+    requireCaller: (request: FastifyRequest) => Promise<void>
+    /** Answers 403 unless the caller has the admin role. */
+    requireAdmin: (request: FastifyRequest) => Promise<void>
+  }
+}
+
+const MAX_SUBJECT_LENGTH = 256
+
+/** Safe, specific reasons for a 401: they tell a developer what to fix without echoing the token. */
+function reasonFor (err: unknown, hasAuthorizationHeader: boolean): string {
+  const code = (err as { code?: string }).code ?? ''
+  switch (code) {
+    case 'FST_JWT_NO_AUTHORIZATION_IN_HEADER':
+      return hasAuthorizationHeader ? 'Authorization header must be "Bearer <token>"' : 'Missing bearer token'
+    case 'FST_JWT_BAD_REQUEST': return 'Authorization header must be "Bearer <token>"'
+    case 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED': return 'Token expired'
+    case 'FAST_JWT_INACTIVE': return 'Token not yet valid'
+    case 'FAST_JWT_MALFORMED':
+    case 'FAST_JWT_INVALID_TYPE':
+    case 'FST_JWT_AUTHORIZATION_TOKEN_UNSIGNED':
+    case 'FAST_JWT_MISSING_SIGNATURE': return 'Malformed or unsigned token'
+    case 'FAST_JWT_INVALID_ALGORITHM': return 'Token algorithm not allowed'
+    case 'FST_JWT_AUTHORIZATION_TOKEN_INVALID': {
+      const message = (err as Error).message
+      if (/iss claim/.test(message)) return 'Token issuer not accepted'
+      if (/aud claim/.test(message)) return 'Token audience not accepted'
+      const missing = /The (\w+) claim is required/.exec(message)
+      if (missing) return `Token lacks the required ${missing[1]} claim`
+      return 'Token signature is invalid'
+    }
+    default: return 'Token is invalid'
+  }
+}
+
+function hasRole (claims: TokenClaims, role: string): boolean {
+  if (claims.role === role) return true
+  return Array.isArray(claims.roles) && claims.roles.includes(role)
+}
+
+async function auth (fastify: FastifyInstance) {
+  const adminRole = fastify.config.JWT_ADMIN_ROLE
+  fastify.decorateRequest('caller', null)
+  fastify.decorateRequest('authError', null)
+
+  fastify.decorate('identifyCaller', async function (request: FastifyRequest) {
+    let claims: TokenClaims
+    try {
+      claims = await request.jwtVerify<TokenClaims>()
+    } catch (err) {
+      request.authError = isGatewayError(err) ? err : new Unauthorized(reasonFor(err, request.headers.authorization !== undefined))
+      return
+    }
+    const sub = claims.sub
+    if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) {
+      request.authError = new Unauthorized('Token subject (sub) must be a non-empty string of at most 256 characters')
+      return
+    }
+    request.caller = { id: sub, isAdmin: hasRole(claims, adminRole) }
+  })
+
+  fastify.decorate('requireCaller', async function (request: FastifyRequest) {
+    if (!request.caller) throw request.authError ?? new Unauthorized('Missing bearer token')
+  })
+
+  fastify.decorate('requireAdmin', async function (request: FastifyRequest) {
+    if (!request.caller) throw request.authError ?? new Unauthorized('Missing bearer token')
+    if (!request.caller.isAdmin) throw new Forbidden('This route needs the admin role')
+  })
+}
+
+export default fp(auth, { name: 'auth', dependencies: ['@fastify/jwt'] })
+
+/** The authenticated caller of a route in the protected tree (autohooks guarantee it). */
+export function callerOf (request: FastifyRequest): Caller {
+  if (!request.caller) throw new Unauthorized('Missing bearer token')
+  return request.caller
+}

@@ -1,0 +1,25 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** True from the moment shutdown starts: readiness answers 503 so load balancers stop routing here. */
+    isDraining: () => boolean
+  }
+}
+
+async function lifecycle (fastify: FastifyInstance) {
+  let draining = false
+  fastify.decorate('isDraining', () => draining)
+  fastify.addHook('preClose', async () => { draining = true })
+  // A request still in flight when shutdown starts must not leave its keep-alive connection open:
+  // close() would wait for that idle socket until the keep-alive timeout.
+  fastify.addHook('onSend', async (_request, reply, payload) => {
+    if (draining) reply.header('connection', 'close')
+    return payload
+  })
+  // Every answer carries the request id, the caller's own when it sent a sane one (see server.ts).
+  fastify.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
+}
+
+export default fp(lifecycle, { name: 'lifecycle' })

@@ -1,0 +1,23 @@
+import fp from 'fastify-plugin'
+import { Ajv, type Options } from 'ajv'
+import addFormats from 'ajv-formats'
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * JSON bodies are validated as sent (a number where a string belongs is an error, not a silent
+ * conversion); query strings, params and headers arrive as text and are coerced to their types.
+ */
+async function validation (fastify: FastifyInstance) {
+  const make = (options: Options) => {
+    const ajv = new Ajv({ useDefaults: true, removeAdditional: false, allErrors: false, strict: false, ...options })
+    addFormats.default(ajv)
+    return ajv
+  }
+  const strict = make({ coerceTypes: false })
+  const coercing = make({ coerceTypes: 'array' })
+  fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema))
+  // A JSON API: text bodies are refused with 415 instead of failing schema checks as strings.
+  fastify.removeContentTypeParser('text/plain')
+}
+
+export default fp(validation, { name: 'validation' })

@@ -1,0 +1,11 @@
+import type { FastifyInstance } from 'fastify'
+
+/**
+ * The protected tree: every /api/openai route. The token is verified first so the rate limit can key
+ * on the verified user (an invalid token is limited by IP); only then is a missing or bad token refused.
+ */
+export default async function (fastify: FastifyInstance) {
+  fastify.addHook('onRequest', fastify.identifyCaller)
+  fastify.addHook('onRequest', fastify.limitApiRequest)
+  fastify.addHook('onRequest', fastify.requireCaller)
+}

@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { Writable } from 'node:stream'
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import closeWithGrace from 'close-with-grace'
+import app, { type AppOptions } from './app.ts'
+import { ConfigError, loadConfig, trustProxyOption, type Config } from './services/config.ts'
+
+const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Logged objects are redacted wherever a secret could hide, even though default serializers omit headers. */
+export const REDACTED_PATHS = [
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]', 'req.headers["idempotency-key"]',
+  'headers.authorization', 'headers.cookie', 'res.headers["set-cookie"]',
+  'config.OPENAI_API_KEY', 'config.JWT_SECRET', 'config.TOOL_WEBHOOK_SECRET', 'config.METRICS_TOKEN', 'config.OWNER_HASH_SALT',
+  '*.apiKey', '*.OPENAI_API_KEY', '*.JWT_SECRET', '*.authorization', '*.token', '*.secret', '*.password'
+]
+
+export interface ServerOptionsOverrides {
+  /** Where logs go (tests capture them); defaults to stdout, pretty on a TTY. */
+  logStream?: Writable
+}
+
+/** The production server options; tests build with the same ones so limits and validation match. */
+export function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): FastifyServerOptions & { https?: { cert: Buffer, key: Buffer } } {
+  const pretty = !overrides.logStream && process.stdout.isTTY && config.LOG_LEVEL !== 'silent'
+  return {
+    logger: {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+      ...(overrides.logStream ? { stream: overrides.logStream } : {}),
+      ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
+    },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id']
+      return typeof given === 'string' && SANE_REQUEST_ID.test(given) ? given : randomUUID()
+    },
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
+    connectionTimeout: 0,
+    routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    ajv: { customOptions: { coerceTypes: 'array', useDefaults: true, removeAdditional: false, allErrors: false } },
+    ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE
+      ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } }
+      : {})
+  }
+}
+
+export async function buildServer (config: Config, overrides: ServerOptionsOverrides & Omit<AppOptions, 'config'> = {}): Promise<FastifyInstance> {
+  const { logStream, ...appOptions } = overrides
+  const server = Fastify(serverOptions(config, { logStream })) as unknown as FastifyInstance
+  // fp() so the app's error and not-found handlers apply at the root.
+  await server.register(fp(app), { ...appOptions, config })
+  return server
+}
+
+/** Loads .env when present (Node's own loader), validates config, listens, and shuts down gracefully. */
+export async function start (env: NodeJS.ProcessEnv = process.env): Promise<FastifyInstance> {
+  try {
+    process.loadEnvFile()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  let server: FastifyInstance
+  let config: Config
+  try {
+    config = loadConfig(env)
+    server = await buildServer(config)
+    await server.ready()
+  } catch (err) {
+    // Bad settings (including files they point to) stop start-up with one line naming the problem.
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`)
+      process.exit(1)
+    }
+    throw err
+  }
+  closeWithGrace({ delay: config.SHUTDOWN_GRACE_MS, logger: server.log }, async ({ signal, err }) => {
+    if (err) server.log.error({ err }, 'shutting down after an error')
+    else server.log.info({ signal }, 'shutting down')
+    await server.close()
+  })
+  await server.listen({ host: config.HOST, port: config.PORT })
+  return server
+}
+
+if (import.meta.main) await start()

@@ -1,0 +1,174 @@
+import { Type, type Static, type TSchema } from 'typebox'
+import { Value } from 'typebox/value'
+
+const Int = (min: number, max: number, def: number, description: string) =>
+  Type.Integer({ minimum: min, maximum: max, default: def, description })
+const OptionalString = (description: string, extra: Record<string, unknown> = {}) =>
+  Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description, ...extra }))
+
+const MiB = 1024 * 1024
+
+/**
+ * Every environment variable the gateway reads, in one place. The config type is derived from it,
+ * `.env.example` documents it group by group, and a test keeps the two in step.
+ */
+export const ConfigSchema = Type.Object({
+  // Server
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1', description: 'listen address' }),
+  PORT: Int(0, 65535, 3000, 'listen port'),
+  LOG_LEVEL: Type.Union([
+    Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
+    Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
+  ], { default: 'info', description: 'pino level' }),
+  TRUST_PROXY: Type.String({ default: 'false', pattern: '^(true|false|\\d{1,2}|[0-9a-fA-F.:/, ]+)$', description: 'false, true, a hop count, or comma-separated proxy addresses/CIDRs' }),
+  CORS_ORIGINS: Type.String({ default: '', maxLength: 4096, description: 'comma-separated allow-list of browser origins (scheme://host[:port])' }),
+  BODY_LIMIT_BYTES: Int(1024, 16 * MiB, 2 * MiB, 'largest JSON body accepted (20 messages of 32 000 characters fit)'),
+  REQUEST_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'time to receive a whole request (headers and body) from a client'),
+  KEEP_ALIVE_TIMEOUT_MS: Int(1000, 600_000, 72_000, 'idle keep-alive timeout (keep above your load balancer\'s)'),
+  SHUTDOWN_GRACE_MS: Int(0, 600_000, 10_000, 'how long in-flight requests may finish after SIGTERM'),
+  TLS_CERT_FILE: OptionalString('PEM certificate; with TLS_KEY_FILE serves HTTPS'),
+  TLS_KEY_FILE: OptionalString('PEM private key'),
+  METRICS_TOKEN: OptionalString('bearer token required by /metrics when set', { minLength: 16 }),
+  MAX_EVENT_LOOP_DELAY_MS: Int(0, 60_000, 1000, 'shed load (503) above this event-loop delay; 0 disables'),
+  MAX_HEAP_USED_BYTES: Int(0, Number.MAX_SAFE_INTEGER, 0, 'shed load above this heap size; 0 disables'),
+
+  // OpenAI upstream
+  OPENAI_API_KEY: Type.String({ minLength: 1, maxLength: 512, description: 'upstream key (never leaves the server)' }),
+  OPENAI_BASE_URL: Type.String({ default: 'https://api.openai.com/v1', pattern: '^https?://[^\\s]+$', description: 'upstream base URL including /v1' }),
+  OPENAI_ORGANIZATION: OptionalString('OpenAI-Organization header'),
+  OPENAI_PROJECT: OptionalString('OpenAI-Project header'),
+  OPENAI_TIMEOUT_MS: Int(100, 600_000, 30_000, 'per-attempt upstream timeout'),
+  OPENAI_MAX_RETRIES: Int(0, 10, 2, 'SDK retries on connection errors, 408/409/429/5xx'),
+  OWNER_HASH_SALT: OptionalString('salt for the owner hash written into conversation metadata; defaults to one derived from OPENAI_API_KEY', { minLength: 16 }),
+
+  // Authentication
+  JWT_SECRET: OptionalString('HS256 secret (at least 32 characters); or set JWT_JWKS_URL', { minLength: 32 }),
+  JWT_JWKS_URL: OptionalString('JWKS endpoint for RS256/ES256 tokens', { pattern: '^https?://[^\\s]+$' }),
+  JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|ES256|ES384|ES512|PS256)(,(RS256|RS384|RS512|ES256|ES384|ES512|PS256))*$', description: 'algorithms accepted with JWT_JWKS_URL' }),
+  JWT_ISSUER: OptionalString('required iss claim'),
+  JWT_AUDIENCE: OptionalString('required aud claim'),
+  JWT_ADMIN_ROLE: Type.String({ minLength: 1, maxLength: 128, default: 'admin', description: 'role (or element of roles) that makes a caller an admin' }),
+  JWT_CLOCK_TOLERANCE_SECONDS: Int(0, 300, 30, 'clock skew allowed on exp/nbf'),
+  JWKS_CACHE_TTL_SECONDS: Int(10, 86_400, 600, 'how long fetched signing keys are trusted'),
+  JWKS_MIN_REFETCH_INTERVAL_MS: Int(0, 600_000, 5000, 'an unknown key id refetches the JWKS at most this often (key rotation vs. hammering the IdP)'),
+
+  // Store
+  STORE: Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], { default: 'sqlite', description: 'sqlite (embedded) or redis (shared by several instances)' }),
+  SQLITE_PATH: Type.String({ minLength: 1, default: './data/gateway.db', description: 'embedded store file (:memory: for a throwaway store)' }),
+  REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://' }),
+  IDEMPOTENCY_TTL_SECONDS: Int(86_400, 30 * 86_400, 86_400, 'how long Idempotency-Key replays are kept'),
+
+  // Rate limits
+  RATE_LIMIT_MAX: Int(1, 1_000_000, 120, 'requests per window per user across /api'),
+  RATE_LIMIT_WINDOW_MS: Int(1000, 86_400_000, 60_000, 'rate-limit window'),
+  RATE_LIMIT_RUNS_MAX: Int(1, 1_000_000, 30, 'run creations per window per user'),
+  RATE_LIMIT_UPLOADS_MAX: Int(1, 1_000_000, 20, 'transcriptions and file uploads per window per user'),
+
+  // Assistants and runs
+  AGENTS_FILE: OptionalString('assistant profiles (JSON); defaults to the bundled curator/mentor/analyst'),
+  RUN_WAIT_TIMEOUT_MS: Int(0, 600_000, 60_000, 'how long POST …/runs waits before answering 202'),
+  RUN_LONG_POLL_MAX_MS: Int(0, 600_000, 60_000, 'largest ?wait= accepted by GET …/runs/:id'),
+  RUN_MAX_DURATION_MS: Int(1000, 86_400_000, 600_000, 'a run still going after this is cancelled upstream and fails with run_timeout'),
+  RUN_MAX_ACTIVE_PER_USER: Int(1, 1000, 3, 'runs in flight per user before 429 TOO_MANY_ACTIVE_RUNS'),
+  RUN_MAX_TOOL_ROUNDS: Int(1, 50, 8, 'tool-call rounds per run before it fails with tool_round_limit'),
+  RUN_POLL_MIN_MS: Int(10, 60_000, 100, 'first poll delay of the polling loop'),
+  RUN_POLL_MAX_MS: Int(10, 60_000, 2000, 'largest poll delay of the polling loop'),
+  RUN_LEASE_MS: Int(1000, 600_000, 15_000, 'a run whose owner has not renewed its lease for this long is resumed by another worker'),
+  TOOL_TIMEOUT_MS: Int(100, 600_000, 10_000, 'time limit for one tool call'),
+  TOOL_WEBHOOK_SECRET: OptionalString('HMAC-SHA256 secret that signs webhook tool calls', { minLength: 16 }),
+
+  // Uploads
+  UPLOAD_AUDIO_MAX_BYTES: Int(1024, 512 * MiB, 25 * MiB, 'largest transcription upload'),
+  UPLOAD_FILE_MAX_BYTES: Int(1024, 512 * MiB, 20 * MiB, 'largest file upload'),
+  UPLOAD_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'an upload still arriving after this is cut off (slow-upload guard)'),
+  UPLOAD_TMP_DIR: OptionalString('where uploads are spooled while checked; defaults to the OS temp dir'),
+  TRANSCRIPTION_MODEL: Type.String({ minLength: 1, maxLength: 128, default: 'gpt-transcribe', description: 'upstream transcription model' }),
+
+  // Budgets
+  BUDGET_USER_DAILY_TOKENS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'tokens per user per day; 0 = unlimited'),
+  BUDGET_GLOBAL_DAILY_TOKENS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'tokens for the whole gateway per day; 0 = unlimited'),
+  BUDGET_USER_DAILY_AUDIO_SECONDS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'transcribed audio seconds per user per day; 0 = unlimited'),
+  BUDGET_DAY_OFFSET_MINUTES: Int(-720, 840, 0, 'budget day starts at 00:00 UTC shifted by this many minutes'),
+  PRICES_FILE: OptionalString('price table (JSON) for cost estimates; defaults to the bundled dated table')
+})
+
+export type Config = Static<typeof ConfigSchema>
+
+export class ConfigError extends Error {
+  constructor (message: string) {
+    super(message)
+    this.name = 'ConfigError'
+  }
+}
+
+function describeRule (schema: TSchema, keyword: string, params: Record<string, unknown>): string {
+  const s = schema as Record<string, unknown>
+  switch (keyword) {
+    case 'required': return 'is required'
+    case 'minLength': return `must be at least ${s.minLength} characters`
+    case 'maxLength': return `must be at most ${s.maxLength} characters`
+    case 'minimum':
+    case 'maximum':
+    case 'type':
+      if (s.type === 'integer') return `must be an integer from ${s.minimum} to ${s.maximum}`
+      return `must be a ${String(s.type ?? 'valid value')}`
+    case 'pattern': return `must match ${String(s.pattern)}`
+    default: {
+      const literals = (s.anyOf as Array<{ const?: unknown }> | undefined)?.map(b => b.const).filter(v => v !== undefined)
+      if (literals?.length) return `must be one of ${literals.join(', ')}`
+      return String(params?.message ?? 'is invalid')
+    }
+  }
+}
+
+/**
+ * Validates the environment and returns the typed config. Throws a ConfigError whose message is one
+ * line naming the variable and the rule it breaks. Empty values count as unset, as in most dotenv tools.
+ */
+export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
+  }
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
+  const first = Value.Errors(ConfigSchema, converted)[0]
+  if (first) {
+    const name = first.keyword === 'required'
+      ? String((first.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? '')
+      : first.instancePath.replace(/^\//, '')
+    const schema = (ConfigSchema.properties as Record<string, TSchema>)[name] ?? ConfigSchema
+    throw new ConfigError(`Invalid configuration: ${name} ${describeRule(schema, first.keyword, first.params as Record<string, unknown>)}`)
+  }
+  const config = converted as Config
+  checkCrossFieldRules(config)
+  return config
+}
+
+function checkCrossFieldRules (config: Config): void {
+  const fail = (message: string): never => { throw new ConfigError(`Invalid configuration: ${message}`) }
+  if (!config.JWT_SECRET && !config.JWT_JWKS_URL) fail('JWT_SECRET or JWT_JWKS_URL is required')
+  if (config.JWT_SECRET && config.JWT_JWKS_URL) fail('JWT_SECRET and JWT_JWKS_URL are exclusive: set one of them')
+  if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) fail('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+  if (config.STORE === 'redis' && !config.REDIS_URL) fail('REDIS_URL is required when STORE=redis')
+  if (config.RUN_POLL_MIN_MS > config.RUN_POLL_MAX_MS) fail('RUN_POLL_MIN_MS must not exceed RUN_POLL_MAX_MS')
+  for (const origin of corsOrigins(config)) {
+    if (origin === '*') fail('CORS_ORIGINS must list origins; a wildcard is not allowed')
+    if (!/^https?:\/\/[^/\s]+$/.test(origin)) fail(`CORS_ORIGINS entry "${origin}" must be scheme://host[:port] without a path`)
+  }
+}
+
+export function corsOrigins (config: Pick<Config, 'CORS_ORIGINS'>): string[] {
+  return config.CORS_ORIGINS.split(',').map(s => s.trim()).filter(Boolean)
+}
+
+/** Fastify's trustProxy option from TRUST_PROXY: a flag, a hop count, or proxy addresses. */
+export function trustProxyOption (value: string): boolean | string[] | ((address: string, hop: number) => boolean) {
+  if (value === 'true') return true
+  if (value === 'false') return false
+  if (/^\d+$/.test(value)) {
+    const hops = Number(value)
+    return (_address, hop) => hop < hops
+  }
+  return value.split(',').map(s => s.trim()).filter(Boolean)
+}

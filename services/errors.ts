@@ -1,0 +1,100 @@
+import createError, { type FastifyErrorConstructor } from '@fastify/error'
+import OpenAI from 'openai'
+
+/**
+ * The one error catalogue: every error the gateway answers with has a stable `code` from the contract.
+ * Extra response fields (the run of RUN_FAILED) go in `body`; `retryAfterSeconds` becomes Retry-After.
+ */
+export interface GatewayErrorFields {
+  retryAfterSeconds?: number
+  body?: Record<string, unknown>
+}
+export type GatewayError = Error & GatewayErrorFields & { code: string, statusCode: number }
+
+type Ctor = FastifyErrorConstructor<{ code: string, statusCode: number }, [string]>
+const make = (code: string, status: number): Ctor => createError(code, '%s', status) as Ctor
+
+export const ValidationFailed = make('VALIDATION_FAILED', 400)
+export const Unauthorized = make('UNAUTHORIZED', 401)
+export const Forbidden = make('FORBIDDEN', 403)
+export const NotFound = make('NOT_FOUND', 404)
+export const ThreadBusy = make('THREAD_BUSY', 409)
+export const IdempotencyInProgress = make('IDEMPOTENCY_IN_PROGRESS', 409)
+export const PayloadTooLarge = make('PAYLOAD_TOO_LARGE', 413)
+export const UnsupportedMediaType = make('UNSUPPORTED_MEDIA_TYPE', 415)
+export const IdempotencyKeyReused = make('IDEMPOTENCY_KEY_REUSED', 422)
+export const RateLimited = make('RATE_LIMITED', 429)
+export const BudgetExceeded = make('BUDGET_EXCEEDED', 429)
+export const TooManyActiveRuns = make('TOO_MANY_ACTIVE_RUNS', 429)
+export const UpstreamError = make('UPSTREAM_ERROR', 502)
+export const RunFailed = make('RUN_FAILED', 502)
+export const UpstreamUnavailable = make('UPSTREAM_UNAVAILABLE', 503)
+export const ServiceUnavailable = make('SERVICE_UNAVAILABLE', 503)
+export const UpstreamTimeout = make('UPSTREAM_TIMEOUT', 504)
+
+export const ERROR_CODES = [
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
+  'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'IDEMPOTENCY_KEY_REUSED', 'RATE_LIMITED', 'BUDGET_EXCEEDED',
+  'TOO_MANY_ACTIVE_RUNS', 'UPSTREAM_ERROR', 'RUN_FAILED', 'UPSTREAM_UNAVAILABLE', 'SERVICE_UNAVAILABLE',
+  'UPSTREAM_TIMEOUT', 'INTERNAL_ERROR'
+] as const
+const catalogue = new Set<string>(ERROR_CODES)
+
+export function isGatewayError (err: unknown): err is GatewayError {
+  return err instanceof Error && typeof (err as GatewayError).code === 'string' && catalogue.has((err as GatewayError).code) &&
+    typeof (err as GatewayError).statusCode === 'number'
+}
+
+/** Builds a catalogue error with optional Retry-After and extra body fields. */
+export function withDetails<E extends Error> (err: E, fields: GatewayErrorFields & { cause?: unknown }): E & GatewayErrorFields {
+  return Object.assign(err, fields)
+}
+
+export function notFound (what: string): GatewayError {
+  return new NotFound(`${what} not found`)
+}
+
+const UPSTREAM_RETRY_FALLBACK_S = 5
+
+function retryAfterFrom (headers: Headers | undefined): number {
+  const raw = headers?.get('retry-after')
+  const seconds = raw === null || raw === undefined ? NaN : Number(raw)
+  if (Number.isFinite(seconds) && seconds >= 0) return Math.min(Math.max(Math.ceil(seconds), 1), 60)
+  return UPSTREAM_RETRY_FALLBACK_S
+}
+
+/**
+ * Maps an error thrown by the openai SDK to the catalogue. Upstream bodies never reach the caller:
+ * the message is ours, the original stays as `cause` for the log.
+ */
+export function fromUpstream (err: unknown, what = 'Resource'): GatewayError {
+  if (isGatewayError(err)) return err
+  if (err instanceof OpenAI.APIConnectionTimeoutError || err instanceof OpenAI.APIUserAbortError) {
+    return withDetails(new UpstreamTimeout('OpenAI did not answer in time'), { cause: err, retryAfterSeconds: UPSTREAM_RETRY_FALLBACK_S })
+  }
+  if (err instanceof OpenAI.APIConnectionError) {
+    return withDetails(new UpstreamUnavailable('OpenAI is unreachable'), { cause: err, retryAfterSeconds: UPSTREAM_RETRY_FALLBACK_S })
+  }
+  if (err instanceof OpenAI.APIError) {
+    const status = err.status
+    if (status === 429) {
+      return withDetails(new UpstreamUnavailable('OpenAI is rate-limiting the gateway'), { cause: err, retryAfterSeconds: retryAfterFrom(err.headers) })
+    }
+    if (status === 404) return withDetails(notFound(what), { cause: err })
+    if (status === 413) return withDetails(new PayloadTooLarge('OpenAI rejected the upload as too large'), { cause: err })
+    if (status === 400 && err.code === 'conversation_locked') {
+      return withDetails(new ThreadBusy('A run is active on this thread'), { cause: err, retryAfterSeconds: 2 })
+    }
+    if (status === 400 && err.code === 'context_length_exceeded') {
+      return withDetails(new ValidationFailed('The thread is too long for the assistant\'s model'), { cause: err })
+    }
+    if (status === 400 && typeof err.code === 'string' && /^(invalid_image|image_|unsupported_image|invalid_file|unsupported_file)/.test(err.code)) {
+      return withDetails(new ValidationFailed('OpenAI could not read an attached file'), { cause: err })
+    }
+    if (status !== undefined && status >= 500) {
+      return withDetails(new UpstreamError('OpenAI failed to process the request'), { cause: err })
+    }
+    return withDetails(new UpstreamError('OpenAI rejected the request'), { cause: err })
+  }
+  return withDetails(new UpstreamError('OpenAI request failed'), { cause: err })
+}

@@ -1,0 +1,99 @@
+import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto'
+import type { FastifyBaseLogger } from 'fastify'
+import { ServiceUnavailable, Unauthorized, withDetails } from './errors.ts'
+
+interface Jwk extends NodeJwk { kid?: string, alg?: string, use?: string }
+
+/** Key type and curve each accepted algorithm needs: no HS/RS confusion, no curve mix-ups. */
+const KEY_SHAPE: Record<string, { kty: string, crv?: string }> = {
+  RS256: { kty: 'RSA' },
+  RS384: { kty: 'RSA' },
+  RS512: { kty: 'RSA' },
+  PS256: { kty: 'RSA' },
+  ES256: { kty: 'EC', crv: 'P-256' },
+  ES384: { kty: 'EC', crv: 'P-384' },
+  ES512: { kty: 'EC', crv: 'P-521' }
+}
+
+const MAX_JWKS_BYTES = 256 * 1024
+const FETCH_TIMEOUT_MS = 5000
+
+export interface JwksOptions {
+  url: string
+  algorithms: string[]
+  ttlMs: number
+  /** An unknown kid triggers at most one refetch per interval, so random kids cannot hammer the IdP. */
+  minRefetchIntervalMs: number
+  log: FastifyBaseLogger
+  fetch?: typeof fetch
+  now?: () => number
+}
+
+/**
+ * Fetches and caches an identity provider's signing keys. Keys are looked up by `kid`; an unknown kid
+ * (key rotation) refetches the set, at most once per cooldown; concurrent lookups share one fetch.
+ */
+export function createJwksCache (options: JwksOptions) {
+  const { url, algorithms, ttlMs, minRefetchIntervalMs, log } = options
+  const doFetch = options.fetch ?? fetch
+  const now = options.now ?? Date.now
+  let keys = new Map<string, Jwk>()
+  let pems = new Map<string, string>()
+  let fetchedAt = -Infinity
+  let inflight: Promise<void> | null = null
+
+  async function refresh (): Promise<void> {
+    inflight ??= (async () => {
+      try {
+        const res = await doFetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'application/json' } })
+        if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`)
+        const text = await res.text()
+        if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document too large')
+        const body = JSON.parse(text) as { keys?: Jwk[] }
+        if (!Array.isArray(body.keys)) throw new Error('JWKS document has no keys array')
+        const next = new Map<string, Jwk>()
+        for (const jwk of body.keys) {
+          if (typeof jwk.kid === 'string' && (jwk.use === undefined || jwk.use === 'sig')) next.set(jwk.kid, jwk)
+        }
+        keys = next
+        pems = new Map()
+        fetchedAt = now()
+        log.info({ keys: next.size }, 'JWKS refreshed')
+      } finally {
+        inflight = null
+      }
+    })()
+    return inflight
+  }
+
+  /** Returns the PEM public key for a token header, or throws 401 (unknown key) / 503 (IdP unreachable). */
+  async function getKey (kid: unknown, alg: unknown): Promise<string> {
+    if (typeof alg !== 'string' || !algorithms.includes(alg)) throw new Unauthorized('Token algorithm not allowed')
+    if (typeof kid !== 'string' || kid.length === 0 || kid.length > 256) throw new Unauthorized('Token has no usable key id')
+    const age = now() - fetchedAt
+    if (age > ttlMs || (!keys.has(kid) && age >= minRefetchIntervalMs)) {
+      try {
+        await refresh()
+      } catch (err) {
+        log.warn({ err }, 'JWKS fetch failed')
+        // Stale keys keep working while the IdP is briefly down; with none at all we cannot verify.
+        if (keys.size === 0) throw withDetails(new ServiceUnavailable('Signing keys are unavailable'), { retryAfterSeconds: 5 })
+      }
+    }
+    const jwk = keys.get(kid)
+    if (!jwk) throw new Unauthorized('Token signed with an unknown key')
+    const shape = KEY_SHAPE[alg]
+    if (!shape || jwk.kty !== shape.kty || (shape.crv && jwk.crv !== shape.crv) || (jwk.alg && jwk.alg !== alg)) {
+      throw new Unauthorized('Token algorithm does not match its key')
+    }
+    let pem = pems.get(kid)
+    if (pem === undefined) {
+      pem = createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString()
+      pems.set(kid, pem)
+    }
+    return pem
+  }
+
+  return { getKey }
+}
+export type JwksCache = ReturnType<typeof createJwksCache>

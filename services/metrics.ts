@@ -1,0 +1,59 @@
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+/**
+ * Prometheus metrics of one gateway instance. Labels never carry user ids: per-user figures are in the
+ * usage reports, not in metrics, to keep cardinality bounded.
+ */
+export function createMetrics () {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry })
+  const registers = [registry]
+  return {
+    registry,
+    httpDuration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Gateway request duration by route and status',
+      labelNames: ['method', 'route', 'status_code'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers
+    }),
+    upstreamCalls: new Counter({
+      name: 'upstream_requests_total',
+      help: 'Calls to the OpenAI API by operation and outcome (ok, http_4xx, http_429, http_5xx, timeout, network)',
+      labelNames: ['operation', 'outcome'],
+      registers
+    }),
+    upstreamDuration: new Histogram({
+      name: 'upstream_request_duration_seconds',
+      help: 'OpenAI API call duration by operation (time to response headers)',
+      labelNames: ['operation'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers
+    }),
+    runs: new Counter({
+      name: 'runs_total',
+      help: 'Finished runs by assistant and final status',
+      labelNames: ['assistant', 'status'],
+      registers
+    }),
+    tokens: new Counter({
+      name: 'tokens_total',
+      help: 'Tokens used upstream by assistant, model and kind (input, cached, output, reasoning)',
+      labelNames: ['assistant', 'model', 'kind'],
+      registers
+    }),
+    audioSeconds: new Counter({
+      name: 'audio_seconds_total',
+      help: 'Seconds of audio transcribed, by model',
+      labelNames: ['model'],
+      registers
+    }),
+    toolCalls: new Counter({
+      name: 'tool_calls_total',
+      help: 'Tool calls executed by the gateway by tool and outcome',
+      labelNames: ['tool', 'outcome'],
+      registers
+    })
+  }
+}
+export type Metrics = ReturnType<typeof createMetrics>

@@ -1,0 +1,268 @@
+import { createHmac } from 'node:crypto'
+import type OpenAI from 'openai'
+import type { FastifyBaseLogger } from 'fastify'
+import type { ConversationItem } from 'openai/resources/conversations/items'
+import type { ResponseInputItem } from 'openai/resources/responses/responses'
+import type { Config } from './config.ts'
+import type { FileRecord, Store, ThreadRecord } from './store/types.ts'
+import { ThreadBusy, fromUpstream, notFound, withDetails } from './errors.ts'
+import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
+import type { CreateMessageBody, CreateThreadBody, Message, MessageContent, Thread, UpdateThreadBody } from '../schemas/threads.ts'
+
+export interface ThreadServiceDeps {
+  openai: OpenAI
+  store: Store
+  config: Config
+  log: FastifyBaseLogger
+  clock: () => number
+}
+
+/** How long a message write may hold the thread (it only spans one upstream call). */
+const WRITE_LOCK_MS = 30_000
+const UPSTREAM_PAGE = 100
+/** Upstream item pages scanned for one page of messages (tool items are skipped, not shown). */
+const MAX_SCAN_PAGES = 10
+const DELETE_CONCURRENCY = 4
+const IMAGE_MIME = /^image\//
+
+export const threadLockKey = (threadId: string) => `thread:${threadId}`
+
+export function toThread (record: ThreadRecord): Thread {
+  return { id: record.id, object: 'thread', created_at: record.created_at, title: record.title, metadata: record.metadata }
+}
+
+function textOf (content: MessageContent): string[] {
+  return typeof content === 'string' ? [content] : content.map(part => part.text)
+}
+
+/** Generous upper estimate of a message's tokens (BPE tokens average ~4 characters; never more than 1 per character plus overhead). */
+export function estimateTokens (content: MessageContent | string, attachments = 0): number {
+  const chars = textOf(content).reduce((n, text) => n + text.length, 0)
+  return Math.ceil(chars / 2) + 16 + attachments * 1500
+}
+
+/** A user message item as the Conversations API takes it, with attachments as file parts. */
+export function userMessageItem (content: MessageContent, files: FileRecord[] = []): ResponseInputItem {
+  return {
+    type: 'message',
+    role: 'user',
+    content: [
+      ...textOf(content).map(text => ({ type: 'input_text' as const, text })),
+      ...files.map(file => IMAGE_MIME.test(file.mime)
+        ? { type: 'input_image' as const, file_id: file.id, detail: 'auto' as const }
+        : { type: 'input_file' as const, file_id: file.id })
+    ]
+  }
+}
+
+/** The Assistants-shaped view of an upstream message item; other item types are not messages. */
+export function toMessage (item: ConversationItem, threadId: string, seen?: { created_at: number, run_id: string | null }): Message | null {
+  if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'assistant')) return null
+  const content: Message['content'] = []
+  const attachments: Message['attachments'] = []
+  for (const part of item.content) {
+    if (part.type === 'input_text' || part.type === 'output_text' || part.type === 'text') {
+      content.push({ type: 'text', text: { value: part.text, annotations: [] } })
+    } else if ((part.type === 'input_file' || part.type === 'input_image') && part.file_id) {
+      attachments.push({ file_id: part.file_id })
+    }
+  }
+  return {
+    id: item.id,
+    object: 'thread.message',
+    created_at: seen?.created_at ?? null,
+    thread_id: threadId,
+    role: item.role,
+    run_id: seen?.run_id ?? null,
+    content,
+    attachments
+  }
+}
+
+/**
+ * Threads (upstream conversations indexed per owner in the store) and their messages. Ownership is
+ * always resolved from the store before any upstream call; someone else's thread is "not found".
+ */
+export function createThreadService ({ openai, store, config, log, clock }: ThreadServiceDeps) {
+  const salt = config.OWNER_HASH_SALT ?? createHmac('sha256', config.OPENAI_API_KEY).update('assistant-gateway owner salt').digest('hex')
+  const nowSeconds = () => Math.floor(clock() / 1000)
+
+  /** Defence in depth: the upstream conversation records a salted hash of its owner, never the raw id. */
+  function ownerHash (userId: string): string {
+    return createHmac('sha256', salt).update(userId).digest('hex').slice(0, 32)
+  }
+
+  async function ownedThread (userId: string, threadId: string): Promise<ThreadRecord> {
+    const thread = await store.getThread(threadId)
+    if (!thread || thread.owner !== userId) throw notFound('Thread')
+    return thread
+  }
+
+  /** The caller's files for attachments: any id that is unknown or someone else's is 404. */
+  async function ownedFiles (userId: string, fileIds: string[]): Promise<FileRecord[]> {
+    const files: FileRecord[] = []
+    for (const id of new Set(fileIds)) {
+      const file = await store.getFile(id)
+      if (!file || file.owner !== userId) throw notFound(`File ${id}`)
+      files.push(file)
+    }
+    return files
+  }
+
+  /** Runs `write` while holding the thread's lock, which an active run also holds: busy → 409. */
+  async function withThreadWrite<T> (threadId: string, holder: string, write: () => Promise<T>): Promise<T> {
+    const fence = await store.acquireLock(threadLockKey(threadId), holder, WRITE_LOCK_MS)
+    if (fence === null) throw withDetails(new ThreadBusy('A run is active on this thread; wait for it to finish'), { retryAfterSeconds: 2 })
+    try {
+      return await write()
+    } finally {
+      await store.releaseLock(threadLockKey(threadId), holder)
+    }
+  }
+
+  return {
+    ownedThread,
+    ownedFiles,
+    ownerHash,
+
+    async create (userId: string, body: CreateThreadBody): Promise<Thread> {
+      const messages = body.messages ?? []
+      let conversation
+      try {
+        conversation = await openai.conversations.create({
+          metadata: { gateway_owner: ownerHash(userId) },
+          ...(messages.length > 0 ? { items: messages.map(m => userMessageItem(m.content)) } : {})
+        })
+      } catch (err) {
+        throw fromUpstream(err, 'Conversation')
+      }
+      const now = nowSeconds()
+      const record: ThreadRecord = {
+        id: conversation.id,
+        owner: userId,
+        title: body.title ?? null,
+        metadata: body.metadata ?? {},
+        created_at: now,
+        updated_at: now,
+        token_estimate: messages.reduce((n, m) => n + estimateTokens(m.content), 0)
+      }
+      await store.createThread(record)
+      if (messages.length > 0) {
+        // Index the initial messages so they carry the time the gateway saw them.
+        try {
+          const page = await openai.conversations.items.list(conversation.id, { order: 'asc', limit: Math.min(UPSTREAM_PAGE, messages.length) })
+          await store.putMessages(page.data.filter(i => i.type === 'message').map(i => ({
+            thread_id: conversation.id, item_id: i.id, created_at: now, run_id: null, attachments: []
+          })))
+        } catch (err) {
+          log.warn({ err, threadId: conversation.id }, 'could not index initial messages; their created_at will be null')
+        }
+      }
+      return toThread(record)
+    },
+
+    async list (userId: string, query: ListQuery): Promise<ListPage<Thread>> {
+      const page = await store.listThreads(userId, query)
+      return listPage(page.data.map(toThread), page.hasMore)
+    },
+
+    async get (userId: string, threadId: string): Promise<Thread> {
+      return toThread(await ownedThread(userId, threadId))
+    },
+
+    async update (userId: string, threadId: string, body: UpdateThreadBody): Promise<Thread> {
+      await ownedThread(userId, threadId)
+      const updated = await store.updateThread(threadId, {
+        ...(body.title !== undefined ? { title: body.title } : {}),
+        ...(body.metadata !== undefined ? { metadata: body.metadata } : {}),
+        updated_at: nowSeconds()
+      })
+      if (!updated) throw notFound('Thread')
+      return toThread(updated)
+    },
+
+    /**
+     * Erases the thread: every upstream item (deleting a conversation leaves its items behind), then
+     * the conversation, then the index. A failure part-way leaves the thread listed so a retry finishes it.
+     */
+    async delete (userId: string, threadId: string, holder: string) {
+      await ownedThread(userId, threadId)
+      await withThreadWrite(threadId, holder, async () => {
+        try {
+          const ids: string[] = []
+          for await (const item of openai.conversations.items.list(threadId, { order: 'asc', limit: UPSTREAM_PAGE })) {
+            if (item.id) ids.push(item.id)
+          }
+          for (let i = 0; i < ids.length; i += DELETE_CONCURRENCY) {
+            await Promise.all(ids.slice(i, i + DELETE_CONCURRENCY).map(id => openai.conversations.items.delete(id, { conversation_id: threadId })))
+          }
+          await openai.conversations.delete(threadId)
+        } catch (err) {
+          const mapped = fromUpstream(err, 'Thread')
+          // Already gone upstream: finish the local part.
+          if (mapped.statusCode !== 404) throw mapped
+        }
+        await store.deleteThread(threadId)
+      })
+      return { id: threadId, object: 'thread.deleted' as const, deleted: true as const }
+    },
+
+    async addMessage (userId: string, threadId: string, body: CreateMessageBody, holder: string): Promise<Message> {
+      const thread = await ownedThread(userId, threadId)
+      const files = await ownedFiles(userId, (body.attachments ?? []).map(a => a.file_id))
+      return withThreadWrite(threadId, holder, async () => {
+        let created
+        try {
+          created = await openai.conversations.items.create(threadId, { items: [userMessageItem(body.content, files)] })
+        } catch (err) {
+          throw fromUpstream(err, 'Thread')
+        }
+        const createdAt = nowSeconds()
+        const message = created.data[0] && toMessage(created.data[0], threadId, { created_at: createdAt, run_id: null })
+        if (!message) throw fromUpstream(new Error('conversation item was not returned'))
+        await store.putMessages([{ thread_id: threadId, item_id: message.id, created_at: createdAt, run_id: null, attachments: files.map(f => f.id) }])
+        // Read again under the lock: a run that just ended may have reset the estimate.
+        const current = await store.getThread(threadId) ?? thread
+        await store.updateThread(threadId, { token_estimate: current.token_estimate + estimateTokens(body.content, files.length), updated_at: createdAt })
+        return message
+      })
+    },
+
+    /**
+     * One page of messages, mapped onto the upstream's own cursor: upstream pages are scanned in the
+     * requested order, non-message items skipped, until `limit` messages (plus one to know has_more).
+     */
+    async listMessages (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Message>> {
+      await ownedThread(userId, threadId)
+      const found: Message[] = []
+      let after = query.after
+      let upstreamHasMore = true
+      try {
+        for (let scanned = 0; scanned < MAX_SCAN_PAGES && found.length <= query.limit && upstreamHasMore; scanned++) {
+          const page = await openai.conversations.items.list(threadId, {
+            order: query.order,
+            limit: Math.min(UPSTREAM_PAGE, query.limit + 1),
+            ...(after ? { after } : {})
+          })
+          for (const item of page.data) {
+            const message = toMessage(item, threadId)
+            if (message && found.length <= query.limit) found.push(message)
+          }
+          upstreamHasMore = page.has_more
+          after = page.data.at(-1)?.id
+          if (!after) break
+        }
+      } catch (err) {
+        throw fromUpstream(err, 'Thread')
+      }
+      const data = found.slice(0, query.limit)
+      const seen = await store.getMessages(threadId, data.map(m => m.id))
+      for (const message of data) {
+        const record = seen.get(message.id)
+        if (record) Object.assign(message, { created_at: record.created_at, run_id: record.run_id })
+      }
+      return listPage(data, found.length > query.limit || upstreamHasMore)
+    }
+  }
+}
+export type ThreadService = ReturnType<typeof createThreadService>

@@ -1,0 +1,133 @@
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import type { KeyObject } from 'node:crypto'
+import t, { type Test } from 'tap'
+import { build } from '../helpers/build.ts'
+import {
+  bearer, claims, ecKeyPair, rsaKeyPair, signAsymmetric, signHs256, unsigned, userToken, TEST_JWT_SECRET
+} from '../helpers/tokens.ts'
+
+const now = () => Math.floor(Date.now() / 1000)
+
+async function get (app: Awaited<ReturnType<typeof build>>, headers: Record<string, string>) {
+  return app.inject({ method: 'GET', url: '/api/openai/threads', headers })
+}
+
+function expect401 (t: Test, res: Awaited<ReturnType<typeof get>>, message: RegExp) {
+  t.equal(res.statusCode, 401, `401 for ${message}`)
+  const body = res.json()
+  t.equal(body.code, 'UNAUTHORIZED')
+  t.equal(body.error, 'Unauthorized')
+  t.match(body.message, message)
+  t.equal(body.requestId, res.headers['x-request-id'])
+}
+
+t.test('HS256 matrix', async t => {
+  const app = await build(t, null, { env: { JWT_ISSUER: 'https://idp.test/', JWT_AUDIENCE: 'gateway', JWT_CLOCK_TOLERANCE_SECONDS: '30' } })
+  const good = { iss: 'https://idp.test/', aud: 'gateway' }
+
+  const ok = await get(app, bearer(signHs256(claims('alice', good))))
+  t.equal(ok.statusCode, 200, 'a valid token passes')
+
+  expect401(t, await get(app, {}), /Missing bearer token/)
+  expect401(t, await get(app, { authorization: 'Basic YWxpY2U6cHc=' }), /Bearer <token>/)
+  expect401(t, await get(app, bearer('not-a-jwt')), /Malformed|invalid/i)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', good), 'another-secret-of-at-least-32-chars!'))), /signature/)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { ...good, exp: now() - 120 })))), /expired/)
+  const withinTolerance = await get(app, bearer(signHs256(claims('alice', { ...good, exp: now() - 5 }))))
+  t.equal(withinTolerance.statusCode, 200, 'expiry within the clock tolerance passes')
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { ...good, nbf: now() + 600 })))), /not yet valid/)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { ...good, iss: 'https://evil.test/' })))), /issuer/)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { ...good, aud: 'someone-else' })))), /audience/)
+  expect401(t, await get(app, bearer(unsigned(claims('alice', good)))), /unsigned|algorithm|Malformed|invalid/i)
+  expect401(t, await get(app, bearer(signHs256({ ...claims('x', good), sub: undefined }))), /required sub claim/)
+  expect401(t, await get(app, bearer(signHs256({ ...claims('alice', good), exp: undefined }))), /required exp claim/)
+  expect401(t, await get(app, bearer(signHs256(claims('', good)))), /subject|required claim/)
+  expect401(t, await get(app, bearer(signHs256(claims(42 as unknown as string, good)))), /subject|invalid/)
+})
+
+t.test('tokens never appear in error bodies', async t => {
+  const app = await build(t, null)
+  const token = signHs256(claims('alice', { exp: now() - 3600 }))
+  const res = await get(app, bearer(token))
+  t.equal(res.statusCode, 401)
+  t.notMatch(res.body, token.split('.')[2]!)
+  t.notMatch(res.body, TEST_JWT_SECRET)
+})
+
+t.test('the caller id is the token subject', async t => {
+  const app = await build(t, null)
+  const res = await get(app, bearer(userToken('bob')))
+  t.equal(res.statusCode, 200)
+  t.same(res.json().data, [])
+})
+
+interface Jwks { server: Server, url: string, keys: object[], fetches: number }
+
+async function startJwks (t: Test): Promise<Jwks> {
+  const state: Jwks = { server: createServer(), url: '', keys: [], fetches: 0 }
+  state.server.on('request', (_req, res) => {
+    state.fetches++
+    res.setHeader('content-type', 'application/json')
+    res.end(JSON.stringify({ keys: state.keys }))
+  })
+  await new Promise<void>(resolve => state.server.listen(0, '127.0.0.1', resolve))
+  state.url = `http://127.0.0.1:${(state.server.address() as AddressInfo).port}/.well-known/jwks.json`
+  t.teardown(() => new Promise(resolve => state.server.close(resolve)))
+  return state
+}
+
+function jwk (key: KeyObject, kid: string, alg: string) {
+  return { ...key.export({ format: 'jwk' }), kid, alg, use: 'sig' }
+}
+
+t.test('JWKS: RS256 and ES256, rotation, algorithm confusion', async t => {
+  const jwks = await startJwks(t)
+  const rsa = rsaKeyPair()
+  const ec = ecKeyPair()
+  jwks.keys = [jwk(rsa.publicKey, 'rsa-1', 'RS256'), jwk(ec.publicKey, 'ec-1', 'ES256')]
+  const app = await build(t, null, { env: { JWT_SECRET: '', JWT_JWKS_URL: jwks.url, JWKS_MIN_REFETCH_INTERVAL_MS: '0' } })
+
+  t.equal((await get(app, bearer(signAsymmetric(claims('alice'), rsa.privateKey, 'RS256', 'rsa-1')))).statusCode, 200, 'RS256 accepted')
+  t.equal((await get(app, bearer(signAsymmetric(claims('alice'), ec.privateKey, 'ES256', 'ec-1')))).statusCode, 200, 'ES256 accepted')
+  t.equal(jwks.fetches, 1, 'keys are cached')
+
+  // HS256 signed with the RSA public key as the HMAC secret: the classic confusion attack.
+  const publicPem = rsa.publicKey.export({ type: 'spki', format: 'pem' })
+  expect401(t, await get(app, bearer(signHs256(claims('mallory'), publicPem, { kid: 'rsa-1' }))), /algorithm/)
+  expect401(t, await get(app, bearer(unsigned(claims('mallory')))), /algorithm|unsigned|Malformed|invalid/i)
+  // An EC key presented as RS256.
+  expect401(t, await get(app, bearer(signAsymmetric(claims('mallory'), ec.privateKey, 'ES256', 'rsa-1'))), /algorithm|signature/)
+  expect401(t, await get(app, bearer(signAsymmetric(claims('mallory'), rsaKeyPair().privateKey, 'RS256', 'rsa-1'))), /signature/)
+  expect401(t, await get(app, bearer(signAsymmetric(claims('mallory'), rsa.privateKey, 'RS256', 'unknown-kid'))), /unknown key/)
+
+  // Rotation: the IdP publishes a new key; the first token signed with it triggers a refetch.
+  const next = rsaKeyPair()
+  jwks.keys = [jwk(next.publicKey, 'rsa-2', 'RS256')]
+  const before = jwks.fetches
+  t.equal((await get(app, bearer(signAsymmetric(claims('alice'), next.privateKey, 'RS256', 'rsa-2')))).statusCode, 200, 'rotated key accepted')
+  t.equal(jwks.fetches, before + 1, 'one refetch for the new kid')
+})
+
+t.test('JWKS: unknown kids refetch at most once per interval', async t => {
+  const jwks = await startJwks(t)
+  const rsa = rsaKeyPair()
+  jwks.keys = [jwk(rsa.publicKey, 'rsa-1', 'RS256')]
+  const app = await build(t, null, { env: { JWT_SECRET: '', JWT_JWKS_URL: jwks.url, JWKS_MIN_REFETCH_INTERVAL_MS: '600000' } })
+  t.equal((await get(app, bearer(signAsymmetric(claims('alice'), rsa.privateKey, 'RS256', 'rsa-1')))).statusCode, 200)
+  for (let i = 0; i < 5; i++) {
+    expect401(t, await get(app, bearer(signAsymmetric(claims('mallory'), rsa.privateKey, 'RS256', `random-${i}`))), /unknown key/)
+  }
+  t.equal(jwks.fetches, 1, 'random kids did not hammer the identity provider')
+})
+
+t.test('JWKS unreachable and nothing cached: 503, not a silent pass', async t => {
+  const jwks = await startJwks(t)
+  const url = jwks.url
+  await new Promise(resolve => jwks.server.close(resolve))
+  const app = await build(t, null, { env: { JWT_SECRET: '', JWT_JWKS_URL: url } })
+  const res = await get(app, bearer(signAsymmetric(claims('alice'), rsaKeyPair().privateKey, 'RS256', 'k')))
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SERVICE_UNAVAILABLE')
+  t.ok(res.headers['retry-after'])
+})

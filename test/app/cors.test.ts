@@ -1,0 +1,35 @@
+import t from 'tap'
+import { build } from '../helpers/build.ts'
+
+const preflight = (origin: string) => ({
+  method: 'OPTIONS' as const,
+  url: '/api/openai/threads',
+  headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type,idempotency-key' }
+})
+
+t.test('an allowed origin gets its preflight answered', async t => {
+  const app = await build(t, null, { env: { CORS_ORIGINS: 'https://spa.example,http://localhost:5173' } })
+  const res = await app.inject(preflight('https://spa.example'))
+  t.equal(res.statusCode, 204)
+  t.equal(res.headers['access-control-allow-origin'], 'https://spa.example')
+  t.match(String(res.headers['access-control-allow-headers']), /authorization/)
+  t.match(String(res.headers['access-control-allow-headers']), /idempotency-key/)
+  t.equal(res.headers['access-control-allow-credentials'], undefined, 'no credentials: the SPA uses a bearer header')
+  const actual = await app.inject({ url: '/health/live', headers: { origin: 'http://localhost:5173' } })
+  t.equal(actual.headers['access-control-allow-origin'], 'http://localhost:5173')
+  t.match(String(actual.headers['access-control-expose-headers']), /x-ratelimit-remaining/)
+})
+
+t.test('any other origin gets no CORS headers, so the browser refuses', async t => {
+  const app = await build(t, null, { env: { CORS_ORIGINS: 'https://spa.example' } })
+  const res = await app.inject(preflight('https://evil.example'))
+  t.equal(res.headers['access-control-allow-origin'], undefined)
+  const actual = await app.inject({ url: '/health/live', headers: { origin: 'https://spa.example.evil.example' } })
+  t.equal(actual.headers['access-control-allow-origin'], undefined, 'no suffix or prefix matching')
+})
+
+t.test('with no origins configured nothing is allowed cross-origin', async t => {
+  const app = await build(t, null)
+  const res = await app.inject(preflight('http://localhost:5173'))
+  t.equal(res.headers['access-control-allow-origin'], undefined)
+})

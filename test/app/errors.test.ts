@@ -1,0 +1,99 @@
+import t from 'tap'
+import { build, startSim, SIM_KEY } from '../helpers/build.ts'
+import { bearer, userToken } from '../helpers/tokens.ts'
+
+const auth = bearer(userToken('alice'))
+const createThread = { method: 'POST' as const, url: '/api/openai/threads', headers: auth, payload: { title: 'x' } }
+
+t.test('validation errors are 400 VALIDATION_FAILED naming the field', async t => {
+  const app = await build(t, null)
+  const cases: Array<[unknown, RegExp]> = [
+    [{ title: 'x'.repeat(300) }, /^body\.title must NOT have more than 256 characters$/],
+    [{ bogus: 1 }, /^body\.bogus is not allowed$/],
+    [{ metadata: { k: 5 } }, /^body\.metadata\.k must be string$/],
+    [{ messages: [{ role: 'assistant', content: 'hi' }] }, /^body\.messages\.0\.role must be one of "user"$/],
+    [{ messages: Array.from({ length: 21 }, () => ({ role: 'user', content: 'hi' })) }, /^body\.messages must NOT have more than 20 items$/]
+  ]
+  for (const [payload, message] of cases) {
+    const res = await app.inject({ ...createThread, payload: payload as object })
+    t.equal(res.statusCode, 400)
+    const body = res.json()
+    t.equal(body.code, 'VALIDATION_FAILED')
+    t.equal(body.error, 'Bad Request')
+    t.match(body.message, message)
+    t.type(body.requestId, 'string')
+  }
+  const badQuery = await app.inject({ url: '/api/openai/threads?limit=500', headers: auth })
+  t.equal(badQuery.statusCode, 400)
+  t.match(badQuery.json().message, /^querystring\.limit must be <= 100$/)
+  const badId = await app.inject({ url: '/api/openai/threads/bad$id', headers: auth })
+  t.equal(badId.statusCode, 400)
+  t.match(badId.json().message, /^params\.threadId must match pattern/)
+})
+
+t.test('malformed bodies: bad JSON, wrong content type, too large', async t => {
+  const app = await build(t, null, { env: { BODY_LIMIT_BYTES: '2048' } })
+  const badJson = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"title":' })
+  t.equal(badJson.statusCode, 400)
+  t.equal(badJson.json().code, 'VALIDATION_FAILED')
+  t.match(badJson.json().message, /not valid JSON/)
+  const text = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...auth, 'content-type': 'text/plain' }, payload: 'hello' })
+  t.equal(text.statusCode, 415)
+  t.equal(text.json().code, 'UNSUPPORTED_MEDIA_TYPE')
+  const large = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: auth, payload: { title: 'x', metadata: { k: 'v'.repeat(500), l: 'v'.repeat(500), m: 'v'.repeat(500), n: 'v'.repeat(500), o: 'v'.repeat(500) } } })
+  t.equal(large.statusCode, 413)
+  t.equal(large.json().code, 'PAYLOAD_TOO_LARGE')
+  t.match(large.json().message, /2048 bytes/)
+})
+
+t.test('upstream failures map to the contract and never leak upstream bodies or the key', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim, { env: { OPENAI_TIMEOUT_MS: '300' } })
+  const route = 'POST /v1/conversations'
+
+  sim.faults.add({ route, kind: 'status', status: 500, message: 'internal upstream detail sk-secret-ish' })
+  const failed = await app.inject(createThread)
+  t.equal(failed.statusCode, 502)
+  t.equal(failed.json().code, 'UPSTREAM_ERROR')
+  t.equal(failed.json().message, 'OpenAI failed to process the request')
+  t.notMatch(failed.body, /internal upstream detail/)
+
+  sim.faults.add({ route, kind: 'status', status: 429, retryAfter: 7 })
+  const limited = await app.inject(createThread)
+  t.equal(limited.statusCode, 503)
+  t.equal(limited.json().code, 'UPSTREAM_UNAVAILABLE')
+  t.equal(limited.headers['retry-after'], '7')
+
+  sim.faults.add({ route, kind: 'hang' })
+  const slow = await app.inject(createThread)
+  t.equal(slow.statusCode, 504)
+  t.equal(slow.json().code, 'UPSTREAM_TIMEOUT')
+
+  sim.faults.add({ route, kind: 'reset' })
+  const reset = await app.inject(createThread)
+  t.ok([502, 503].includes(reset.statusCode), `reset mid-body maps to a 5xx contract error (${reset.statusCode})`)
+  t.match(reset.json().code, /^UPSTREAM_/)
+
+  t.equal((await app.inject(createThread)).statusCode, 201, 'healthy again once the faults are used up')
+  t.same(sim.nonconforming(), [], 'every upstream request conformed to the OpenAPI spec')
+})
+
+t.test('a rejected upstream key is a 502 and the key never appears', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim, { env: { OPENAI_API_KEY: 'sk-wrong-key-for-the-simulator' } })
+  const res = await app.inject(createThread)
+  t.equal(res.statusCode, 502)
+  t.equal(res.json().code, 'UPSTREAM_ERROR')
+  t.notMatch(res.body, /sk-wrong-key/)
+  t.notMatch(res.body, new RegExp(SIM_KEY))
+})
+
+t.test('5xx answers from unexpected failures are generic', async t => {
+  const app = await build(t, null)
+  app.store.getThread = async () => { throw new Error('disk on fire at /var/lib/secret/path') }
+  const res = await app.inject({ url: '/api/openai/threads/conv_123', headers: auth })
+  t.equal(res.statusCode, 500)
+  t.same(Object.keys(res.json()).sort(), ['code', 'error', 'message', 'requestId', 'statusCode'])
+  t.equal(res.json().message, 'Internal Server Error')
+  t.notMatch(res.body, /disk on fire/)
+})

@@ -1,0 +1,73 @@
+import { Writable } from 'node:stream'
+import t from 'tap'
+import { build, SIM_KEY } from '../helpers/build.ts'
+import { bearer, signHs256, claims, userToken, TEST_JWT_SECRET } from '../helpers/tokens.ts'
+
+t.test('liveness and readiness', async t => {
+  const app = await build(t, null)
+  const live = await app.inject({ url: '/health/live' })
+  t.equal(live.statusCode, 200)
+  t.same(live.json(), { status: 'ok' })
+  const ready = await app.inject({ url: '/health/ready' })
+  t.equal(ready.statusCode, 200)
+  t.same(ready.json(), { status: 'ready', store: 'sqlite' })
+  t.ok(ready.headers['x-request-id'], 'every answer has a request id')
+})
+
+t.test('readiness is 503 when the store does not answer', async t => {
+  const app = await build(t, null)
+  await app.store.close()
+  const res = await app.inject({ url: '/health/ready' })
+  t.equal(res.statusCode, 503)
+  t.equal(res.json().code, 'SERVICE_UNAVAILABLE')
+  t.ok(res.headers['retry-after'])
+})
+
+t.test('x-request-id: a sane caller id is echoed, anything else replaced', async t => {
+  const app = await build(t, null)
+  const echoed = await app.inject({ url: '/health/live', headers: { 'x-request-id': 'spa-42.abc' } })
+  t.equal(echoed.headers['x-request-id'], 'spa-42.abc')
+  const replaced = await app.inject({ url: '/health/live', headers: { 'x-request-id': 'x'.repeat(300) } })
+  t.not(replaced.headers['x-request-id'], 'x'.repeat(300))
+  t.match(String(replaced.headers['x-request-id']), /^[0-9a-f-]{36}$/)
+})
+
+t.test('metrics in Prometheus format, optionally behind a token', async t => {
+  const open = await build(t, null)
+  await open.inject({ url: '/api/openai/threads', headers: bearer(userToken('alice')) })
+  const res = await open.inject({ url: '/metrics' })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /text\/plain/)
+  t.match(res.body, /http_request_duration_seconds_bucket\{.*route="\/api\/openai\/threads".*status_code="200"/)
+  t.notMatch(res.body, /alice/, 'no per-user labels')
+
+  const guarded = await build(t, null, { env: { METRICS_TOKEN: 'metrics-token-0123456789' } })
+  t.equal((await guarded.inject({ url: '/metrics' })).statusCode, 401)
+  t.equal((await guarded.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong-token-0123456789' } })).statusCode, 401)
+  t.equal((await guarded.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })).statusCode, 200)
+})
+
+t.test('security headers', async t => {
+  const app = await build(t, null)
+  const res = await app.inject({ url: '/health/live' })
+  t.equal(res.headers['x-content-type-options'], 'nosniff')
+  t.match(String(res.headers['content-security-policy']), /default-src 'self'/)
+})
+
+t.test('tokens, keys and secrets never reach the logs', async t => {
+  const lines: string[] = []
+  const logStream = new Writable({ write (chunk, _enc, cb) { lines.push(chunk.toString()); cb() } })
+  const app = await build(t, null, { env: { LOG_LEVEL: 'trace' }, logStream })
+  const good = userToken('alice')
+  const bad = signHs256(claims('mallory'), 'not-the-secret-not-the-secret-not-the-secret')
+  await app.inject({ url: '/api/openai/threads', headers: bearer(good) })
+  await app.inject({ url: '/api/openai/threads', headers: { ...bearer(bad), cookie: 'session=cookie-secret-value' } })
+  await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...bearer(good), 'idempotency-key': 'idem-secret-key' }, payload: { title: 'x', bogus: 1 } })
+  app.log.info({ config: app.config }, 'config dump attempt')
+  const all = lines.join('')
+  t.ok(all.length > 0, 'logs were captured')
+  for (const secret of [good, bad, good.split('.')[2]!, 'cookie-secret-value', SIM_KEY, TEST_JWT_SECRET]) {
+    t.notOk(all.includes(secret), `log does not contain ${secret.slice(0, 12)}…`)
+  }
+  t.match(all, /\[REDACTED\]/, 'the config dump was redacted')
+})

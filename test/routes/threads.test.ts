@@ -1,0 +1,239 @@
+import OpenAI, { toFile } from 'openai'
+import t from 'tap'
+import { build, startSim, SIM_KEY } from '../helpers/build.ts'
+import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
+
+const alice = bearer(userToken('alice'))
+const bob = bearer(userToken('bob'))
+const admin = bearer(adminToken('root'))
+
+t.test('create, get, list, update, delete', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const created = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { title: 'Algebra', metadata: { course: 'math-1' }, messages: [{ role: 'user', content: 'Hello' }, { role: 'user', content: [{ type: 'text', text: 'Part one' }, { type: 'text', text: 'Part two' }] }] } })
+  t.equal(created.statusCode, 201)
+  const thread = created.json()
+  t.match(thread, { object: 'thread', title: 'Algebra', metadata: { course: 'math-1' } })
+  t.match(thread.id, /^conv_/)
+  t.type(thread.created_at, 'number')
+
+  // Defence in depth: the upstream conversation knows its owner only as a salted hash.
+  const upstream = sim.peek.conversation(thread.id)!
+  t.match(upstream.metadata.gateway_owner, /^[0-9a-f]{32}$/)
+  t.notMatch(JSON.stringify(upstream.metadata), /alice/)
+
+  const got = await app.inject({ url: `/api/openai/threads/${thread.id}`, headers: alice })
+  t.same(got.json(), thread)
+
+  const messages = await app.inject({ url: `/api/openai/threads/${thread.id}/messages?order=asc`, headers: alice })
+  t.equal(messages.statusCode, 200)
+  const data = messages.json().data
+  t.equal(data.length, 2)
+  t.same(data[0].content, [{ type: 'text', text: { value: 'Hello', annotations: [] } }])
+  t.same(data[1].content.map((c: { text: { value: string } }) => c.text.value), ['Part one', 'Part two'])
+  t.equal(data[0].created_at, thread.created_at, 'initial messages carry the time the gateway saw them')
+  t.match(data[0], { object: 'thread.message', role: 'user', thread_id: thread.id, run_id: null, attachments: [] })
+
+  const updated = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}`, headers: alice, payload: { title: null, metadata: { level: '2' } } })
+  t.equal(updated.statusCode, 200)
+  t.match(updated.json(), { title: null, metadata: { level: '2' } })
+  t.notOk('course' in updated.json().metadata, 'metadata is replaced as a whole')
+
+  const deleted = await app.inject({ method: 'DELETE', url: `/api/openai/threads/${thread.id}`, headers: alice })
+  t.same(deleted.json(), { id: thread.id, object: 'thread.deleted', deleted: true })
+  const gone = sim.peek.conversation(thread.id)!
+  t.equal(gone.deleted, true, 'upstream conversation deleted')
+  t.same(gone.items, [], 'its upstream items were erased first')
+  t.equal((await app.inject({ url: `/api/openai/threads/${thread.id}`, headers: alice })).statusCode, 404)
+  t.same((await app.inject({ url: '/api/openai/threads', headers: alice })).json().data, [])
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('IDOR matrix: another user (or an admin) never sees or touches a thread, and gets the same 404', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { title: 'private', messages: [{ role: 'user', content: 'secret' }] } })).json()
+  const unknown = 'conv_doesnotexist000000000000'
+  const routes = (id: string) => [
+    { method: 'GET' as const, url: `/api/openai/threads/${id}` },
+    { method: 'POST' as const, url: `/api/openai/threads/${id}`, payload: { title: 'mine now' } },
+    { method: 'DELETE' as const, url: `/api/openai/threads/${id}` },
+    { method: 'GET' as const, url: `/api/openai/threads/${id}/messages` },
+    { method: 'POST' as const, url: `/api/openai/threads/${id}/messages`, payload: { content: 'injected' } }
+  ]
+  const before = sim.counters()
+  for (const headers of [bob, admin]) {
+    const foreign = routes(thread.id)
+    const missing = routes(unknown)
+    for (let i = 0; i < foreign.length; i++) {
+      const a = await app.inject({ ...foreign[i]!, headers })
+      const b = await app.inject({ ...missing[i]!, headers })
+      t.equal(a.statusCode, 404, `${foreign[i]!.method} ${foreign[i]!.url} is 404`)
+      const { requestId: _a, ...bodyA } = a.json()
+      const { requestId: _b, ...bodyB } = b.json()
+      t.same(bodyA, bodyB, 'indistinguishable from an unknown id')
+    }
+    t.same((await app.inject({ url: '/api/openai/threads', headers })).json().data, [], 'not listed')
+  }
+  t.same(sim.counters(), before, 'ownership is decided before any upstream call')
+  const still = await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: alice })
+  t.equal(still.json().data.length, 1, 'nothing was added or changed')
+  t.equal((await app.inject({ url: `/api/openai/threads/${thread.id}`, headers: alice })).json().title, 'private')
+})
+
+t.test('attachments: own files become file parts; unknown or foreign file ids are 404', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const client = new OpenAI({ apiKey: SIM_KEY, baseURL: sim.url })
+  const pdf = await client.files.create({ file: await toFile(Buffer.from('%PDF-1.4\n%%EOF\n'), 'notes.pdf', { type: 'application/pdf' }), purpose: 'user_data' })
+  const png = await client.files.create({ file: await toFile(Buffer.from('\x89PNG\r\n\x1a\n'), 'chart.png', { type: 'image/png' }), purpose: 'vision' })
+  const now = Math.floor(Date.now() / 1000)
+  await app.store.createFile({ id: pdf.id, owner: 'alice', filename: 'notes.pdf', bytes: 15, purpose: 'user_data', mime: 'application/pdf', created_at: now })
+  await app.store.createFile({ id: png.id, owner: 'bob', filename: 'chart.png', bytes: 8, purpose: 'vision', mime: 'image/png', created_at: now })
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: {} })).json()
+  const post = (attachments: Array<{ file_id: string }>) =>
+    app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'see attached', attachments } })
+
+  const before = sim.counters()['POST /v1/conversations/{conversation_id}/items'] ?? 0
+  const foreign = await post([{ file_id: png.id }])
+  t.equal(foreign.statusCode, 404)
+  t.equal(foreign.json().message, `File ${png.id} not found`)
+  const unknown = await post([{ file_id: 'file-nope' }])
+  t.equal(unknown.statusCode, 404)
+  t.equal(sim.counters()['POST /v1/conversations/{conversation_id}/items'] ?? 0, before, 'nothing sent upstream')
+
+  const ok = await post([{ file_id: pdf.id }])
+  t.equal(ok.statusCode, 201)
+  t.same(ok.json().attachments, [{ file_id: pdf.id }])
+  const items = sim.peek.conversation(thread.id)!.items
+  t.match(items.at(-1), { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'see attached' }, { type: 'input_file', file_id: pdf.id }] })
+  const listed = await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: alice })
+  t.same(listed.json().data[0].attachments, [{ file_id: pdf.id }])
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('message pagination follows the upstream cursor in both orders', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: {} })).json()
+  const ids: string[] = []
+  for (let i = 1; i <= 5; i++) {
+    const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: `m${i}` } })
+    t.equal(res.statusCode, 201)
+    ids.push(res.json().id)
+  }
+  const page = async (query: string) => (await app.inject({ url: `/api/openai/threads/${thread.id}/messages?${query}`, headers: alice })).json()
+  const text = (p: { data: Array<{ content: Array<{ text: { value: string } }> }> }) => p.data.map(m => m.content[0]!.text.value)
+
+  const d1 = await page('limit=2')
+  t.same(text(d1), ['m5', 'm4'], 'desc by default')
+  t.equal(d1.has_more, true)
+  t.equal(d1.first_id, ids[4])
+  t.equal(d1.last_id, ids[3])
+  const d2 = await page(`limit=2&after=${d1.last_id}`)
+  t.same(text(d2), ['m3', 'm2'])
+  t.equal(d2.has_more, true)
+  const d3 = await page(`limit=2&after=${d2.last_id}`)
+  t.same(text(d3), ['m1'])
+  t.equal(d3.has_more, false)
+
+  const a1 = await page('limit=3&order=asc')
+  t.same(text(a1), ['m1', 'm2', 'm3'])
+  t.equal(a1.has_more, true)
+  const a2 = await page(`limit=3&order=asc&after=${a1.last_id}`)
+  t.same(text(a2), ['m4', 'm5'])
+  t.equal(a2.has_more, false)
+
+  const exact = await page('limit=5')
+  t.equal(exact.data.length, 5)
+  t.equal(exact.has_more, false, 'exactly limit messages: no more')
+  const empty = await page(`after=${ids[0]}`)
+  t.same(empty.data, [])
+  t.equal(empty.has_more, false)
+  t.equal(empty.first_id, null)
+  t.equal(empty.last_id, null)
+})
+
+t.test('thread pagination: newest first, cursor, both orders', async t => {
+  const app = await build(t, await startSim(t))
+  const ids: string[] = []
+  for (let i = 0; i < 3; i++) ids.push((await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { title: `t${i}` } })).json().id)
+  await app.inject({ method: 'POST', url: '/api/openai/threads', headers: bob, payload: { title: 'bob' } })
+  const list = async (q: string) => (await app.inject({ url: `/api/openai/threads?${q}`, headers: alice })).json()
+  const p1 = await list('limit=2')
+  t.same(p1.data.map((x: { id: string }) => x.id), [ids[2], ids[1]])
+  t.equal(p1.has_more, true)
+  const p2 = await list(`limit=2&after=${p1.last_id}`)
+  t.same(p2.data.map((x: { id: string }) => x.id), [ids[0]])
+  t.equal(p2.has_more, false)
+  const asc = await list('order=asc')
+  t.same(asc.data.map((x: { id: string }) => x.id), ids)
+})
+
+t.test('a new message while the thread is busy is 409 THREAD_BUSY', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: {} })).json()
+  await app.store.acquireLock(`thread:${thread.id}`, 'run_active', 60_000)
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'hi' } })
+  t.equal(res.statusCode, 409)
+  t.equal(res.json().code, 'THREAD_BUSY')
+  t.ok(res.headers['retry-after'])
+  const del = await app.inject({ method: 'DELETE', url: `/api/openai/threads/${thread.id}`, headers: alice })
+  t.equal(del.statusCode, 409, 'nor can it be deleted mid-run')
+  await app.store.releaseLock(`thread:${thread.id}`, 'run_active')
+  t.equal((await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'hi' } })).statusCode, 201)
+})
+
+t.test('Idempotency-Key: replay, different body, in flight, per user', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const create = (headers: Record<string, string>, key: string, title: string) =>
+    app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...headers, 'idempotency-key': key }, payload: { title } })
+
+  const first = await create(alice, 'key-1', 'A')
+  t.equal(first.statusCode, 201)
+  const creates = () => sim.counters()['POST /v1/conversations'] ?? 0
+  const count = creates()
+  const replay = await create(alice, 'key-1', 'A')
+  t.equal(replay.statusCode, 201)
+  t.equal(replay.headers['idempotent-replayed'], 'true')
+  t.same(replay.json(), first.json(), 'the first answer, replayed')
+  t.equal(creates(), count, 'no second upstream conversation')
+  t.equal((await app.inject({ url: '/api/openai/threads', headers: alice })).json().data.length, 1)
+
+  const reused = await create(alice, 'key-1', 'B')
+  t.equal(reused.statusCode, 422)
+  t.equal(reused.json().code, 'IDEMPOTENCY_KEY_REUSED')
+
+  const other = await create(bob, 'key-1', 'A')
+  t.equal(other.statusCode, 201, 'keys are scoped per user')
+  t.not(other.json().id, first.json().id)
+
+  sim.faults.add({ route: 'POST /v1/conversations', kind: 'latency', ms: 400 })
+  const [x, y] = await Promise.all([create(alice, 'key-2', 'C'), new Promise(resolve => setTimeout(resolve, 100)).then(() => create(alice, 'key-2', 'C'))])
+  t.same([x.statusCode, y.statusCode].sort(), [201, 409])
+  t.equal((x.statusCode === 409 ? x : y).json().code, 'IDEMPOTENCY_IN_PROGRESS')
+
+  const messageKey = { ...alice, 'idempotency-key': 'msg-1' }
+  const thread = first.json().id
+  const m1 = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread}/messages`, headers: messageKey, payload: { content: 'once' } })
+  const m2 = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread}/messages`, headers: messageKey, payload: { content: 'once' } })
+  t.equal(m2.headers['idempotent-replayed'], 'true')
+  t.equal(m1.json().id, m2.json().id)
+  t.equal((await app.inject({ url: `/api/openai/threads/${thread}/messages`, headers: alice })).json().data.length, 1, 'one message, not two')
+
+  const bad = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...alice, 'idempotency-key': 'x'.repeat(256) }, payload: {} })
+  t.equal(bad.statusCode, 400)
+})
+
+t.test('a failed create is not stored: the retry with the same key goes through', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  sim.faults.add({ route: 'POST /v1/conversations', kind: 'status', status: 500 })
+  const headers = { ...alice, 'idempotency-key': 'retry-me' }
+  t.equal((await app.inject({ method: 'POST', url: '/api/openai/threads', headers, payload: {} })).statusCode, 502)
+  const retry = await app.inject({ method: 'POST', url: '/api/openai/threads', headers, payload: {} })
+  t.equal(retry.statusCode, 201)
+  t.equal(retry.headers['idempotent-replayed'], undefined)
+})

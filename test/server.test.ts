@@ -1,0 +1,78 @@
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { request as httpsRequest } from 'node:https'
+import { join } from 'node:path'
+import t from 'tap'
+import { startGatewayProcess, runGatewayExpectingExit } from './helpers/process.ts'
+import { startSim, tempDir, testEnv } from './helpers/build.ts'
+import { bearer, userToken } from './helpers/tokens.ts'
+
+t.test('npm start with a bad config exits non-zero with one line naming the variable', async t => {
+  const { code, stdout, stderr } = await runGatewayExpectingExit({ JWT_SECRET: 'x'.repeat(40) })
+  t.equal(code, 1)
+  t.equal(stderr.trim(), 'Invalid configuration: OPENAI_API_KEY is required')
+  t.equal(stdout, '')
+  const short = await runGatewayExpectingExit({ OPENAI_API_KEY: 'sk', JWT_SECRET: 'short' })
+  t.equal(short.code, 1)
+  t.equal(short.stderr.trim(), 'Invalid configuration: JWT_SECRET must be at least 32 characters')
+})
+
+t.test('SIGTERM mid-request: the request completes, then the process exits cleanly', async t => {
+  const sim = await startSim(t)
+  const dir = tempDir(t)
+  const gw = await startGatewayProcess(t, testEnv(sim, { SQLITE_PATH: join(dir, 'gw.db'), LOG_LEVEL: 'info', SHUTDOWN_GRACE_MS: '10000' }))
+  const headers = { ...bearer(userToken('alice')), 'content-type': 'application/json' }
+  const created = await fetch(`${gw.url}/api/openai/threads`, { method: 'POST', headers, body: JSON.stringify({ messages: [{ role: 'user', content: 'hi' }] }) })
+  t.equal(created.status, 201)
+  const thread = await created.json() as { id: string }
+
+  sim.faults.add({ route: 'GET /v1/conversations/{conversation_id}/items', kind: 'latency', ms: 1500 })
+  const slow = fetch(`${gw.url}/api/openai/threads/${thread.id}/messages`, { headers })
+  await new Promise(resolve => setTimeout(resolve, 400))
+  gw.child.kill('SIGTERM')
+  const res = await slow
+  t.equal(res.status, 200, 'the in-flight request completed')
+  const body = await res.json() as { data: unknown[] }
+  t.equal(body.data.length, 1)
+  t.equal(await gw.exited, 0, 'clean exit')
+  t.match(gw.logs.join(''), /shutting down/)
+})
+
+t.test('HTTPS with a certificate made at test time', async t => {
+  const dir = tempDir(t)
+  const cert = join(dir, 'cert.pem')
+  const key = join(dir, 'key.pem')
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost',
+    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1'], { stdio: 'ignore' })
+  const gw = await startGatewayProcess(t, testEnv(null, { TLS_CERT_FILE: cert, TLS_KEY_FILE: key, SQLITE_PATH: join(dir, 'gw.db') }))
+  t.match(gw.url, /^https:\/\//)
+  const { status, body } = await new Promise<{ status: number, body: string }>((resolve, reject) => {
+    const req = httpsRequest(`${gw.url}/health/live`, { ca: readFileSync(cert) }, res => {
+      let data = ''
+      res.on('data', c => { data += c })
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
+  t.equal(status, 200)
+  t.same(JSON.parse(body), { status: 'ok' })
+})
+
+t.test('threads and messages survive a restart (real process, same SQLite file)', async t => {
+  const sim = await startSim(t)
+  const dir = tempDir(t)
+  const env = testEnv(sim, { SQLITE_PATH: join(dir, 'data', 'gw.db') })
+  const headers = { ...bearer(userToken('alice')), 'content-type': 'application/json' }
+  const first = await startGatewayProcess(t, env)
+  const created = await (await fetch(`${first.url}/api/openai/threads`, { method: 'POST', headers, body: JSON.stringify({ title: 'kept', messages: [{ role: 'user', content: 'remember me' }] }) })).json() as { id: string }
+  first.child.kill('SIGTERM')
+  t.equal(await first.exited, 0)
+
+  const second = await startGatewayProcess(t, env)
+  const list = await (await fetch(`${second.url}/api/openai/threads`, { headers })).json() as { data: Array<{ id: string, title: string }> }
+  t.same(list.data.map(x => [x.id, x.title]), [[created.id, 'kept']])
+  const messages = await (await fetch(`${second.url}/api/openai/threads/${created.id}/messages`, { headers })).json() as { data: Array<{ created_at: number | null }> }
+  t.equal(messages.data.length, 1)
+  t.type(messages.data[0]!.created_at, 'number', 'the message index survived too')
+})
