@@ -165,7 +165,8 @@ export function plan (input: PlanInput): Plan {
   let text: string | null
   let d: Directives
   if (outputs.length > 0) {
-    d = parseDirectives('')
+    // Directives inside tool outputs are obeyed too, so a test tool can make the model call again.
+    d = parseDirectives(outputs.map((o) => itemText(o)).join('\n'))
     text = outputs.map((o) => `Tool result for ${String(o.call_id)}: ${itemText(o)}`).join('\n')
   } else {
     d = parseDirectives(userText ?? lastUserText(input.context) ?? '')

@@ -1,0 +1,158 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { Type } from 'typebox'
+import { Value } from 'typebox/value'
+import { ConfigError, type Config } from './config.ts'
+import { BudgetExceeded, withDetails } from './errors.ts'
+import type { Metrics } from './metrics.ts'
+import type { BudgetLimits, LedgerRow, Store, UsageAmounts } from './store/types.ts'
+
+export const BUNDLED_PRICES_FILE = join(import.meta.dirname, '..', 'config', 'prices.json')
+
+const PriceSchema = Type.Object({
+  input: Type.Optional(Type.Number({ minimum: 0 })),
+  cached_input: Type.Optional(Type.Number({ minimum: 0 })),
+  output: Type.Optional(Type.Number({ minimum: 0 })),
+  audio_per_minute: Type.Optional(Type.Number({ minimum: 0 }))
+}, { additionalProperties: false })
+const PricesFileSchema = Type.Object({
+  $comment: Type.Optional(Type.String()),
+  updated: Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$' }),
+  currency: Type.String({ minLength: 3, maxLength: 3 }),
+  models: Type.Record(Type.String(), PriceSchema)
+}, { additionalProperties: false })
+export type PriceTable = { updated: string, currency: string, models: Record<string, { input?: number, cached_input?: number, output?: number, audio_per_minute?: number }> }
+
+export function loadPrices (path = BUNDLED_PRICES_FILE): PriceTable {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: PRICES_FILE ${path} cannot be read as JSON (${(err as Error).message})`)
+  }
+  const issue = Value.Errors(PricesFileSchema, raw)[0]
+  if (issue) throw new ConfigError(`Invalid configuration: PRICES_FILE ${path}: ${issue.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'file'} ${issue.message}`)
+  return raw as PriceTable
+}
+
+export interface TokenUsage { input_tokens: number, cached_tokens: number, output_tokens: number, reasoning_tokens: number, total_tokens: number }
+
+export function estimateCost (prices: PriceTable, model: string, usage: TokenUsage, audioSeconds = 0): number {
+  const price = prices.models[model]
+  if (!price) return 0
+  const perToken = (n: number, usdPerMillion = 0) => n * usdPerMillion / 1_000_000
+  const cost = perToken(usage.input_tokens - usage.cached_tokens, price.input) +
+    perToken(usage.cached_tokens, price.cached_input ?? price.input) +
+    perToken(usage.output_tokens, price.output) +
+    (audioSeconds / 60) * (price.audio_per_minute ?? 0)
+  return Math.round(cost * 1e6) / 1e6
+}
+
+/** The budget day of an instant: UTC shifted by the configured offset. */
+export function budgetDay (ms: number, offsetMinutes: number): { day: string, startsAt: number, resetsAt: number } {
+  const shifted = ms + offsetMinutes * 60_000
+  const day = new Date(shifted).toISOString().slice(0, 10)
+  const startsAt = Date.parse(`${day}T00:00:00Z`) - offsetMinutes * 60_000
+  return { day, startsAt, resetsAt: startsAt + 86_400_000 }
+}
+
+export const ZERO_USAGE: TokenUsage = { input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0 }
+
+/**
+ * Daily budgets that cannot be overshot by concurrency: every upstream call first reserves an upper
+ * estimate atomically in the store (nothing is sent when it does not fit), then settles to the real
+ * usage, which also goes into the durable ledger with an estimated cost.
+ */
+export function createBudgetService ({ store, config, clock, prices, metrics }: { store: Store, config: Config, clock: () => number, prices: PriceTable, metrics?: Metrics }) {
+  const today = () => budgetDay(clock(), config.BUDGET_DAY_OFFSET_MINUTES)
+
+  function exceeded (scope: string): Error {
+    const { resetsAt } = today()
+    const retryAfterSeconds = Math.max(1, Math.ceil((resetsAt - clock()) / 1000))
+    const what: Record<string, string> = {
+      user_tokens: 'Your daily token budget is used up',
+      user_audio: 'Your daily audio budget is used up',
+      assistant_tokens: 'This assistant\'s daily token budget is used up',
+      global_tokens: 'The gateway\'s daily token budget is used up'
+    }
+    return withDetails(new BudgetExceeded(`${what[scope] ?? 'A daily budget is used up'}; it resets at ${new Date(resetsAt).toISOString()}`), { retryAfterSeconds })
+  }
+
+  function limits (assistantCap = 0): BudgetLimits {
+    return {
+      userTokens: config.BUDGET_USER_DAILY_TOKENS,
+      globalTokens: config.BUDGET_GLOBAL_DAILY_TOKENS,
+      userAudioSeconds: config.BUDGET_USER_DAILY_AUDIO_SECONDS,
+      assistantTokens: assistantCap
+    }
+  }
+
+  return {
+    today,
+    limits,
+    /** Reserves tokens for one upstream response; throws 429 BUDGET_EXCEEDED when it does not fit. */
+    async reserveTokens (r: { id: string, user: string, assistant: string, tokens: number, assistantCap: number, expiresAt: number }): Promise<void> {
+      const result = await store.reserveBudget(
+        { id: r.id, day: today().day, user: r.user, assistant: r.assistant, tokens: Math.ceil(r.tokens), audio_seconds: 0, expires_at: r.expiresAt },
+        limits(r.assistantCap))
+      if (!result.ok) throw exceeded(result.scope)
+    },
+    async reserveAudio (r: { id: string, user: string, seconds: number, expiresAt: number }): Promise<void> {
+      const result = await store.reserveBudget(
+        { id: r.id, day: today().day, user: r.user, assistant: 'transcription', tokens: 0, audio_seconds: r.seconds, expires_at: r.expiresAt },
+        limits())
+      if (!result.ok) throw exceeded(result.scope)
+    },
+    /**
+     * Settles a reservation to what was really used and writes the ledger (exactly once per
+     * reservation id, however often it is called).
+     */
+    async settle (reservationId: string, entry: { user: string, assistant: string, model: string, usage: TokenUsage, audioSeconds?: number, runs?: number }): Promise<void> {
+      const audioSeconds = entry.audioSeconds ?? 0
+      const row: LedgerRow = {
+        day: today().day,
+        user: entry.user,
+        assistant: entry.assistant,
+        model: entry.model,
+        ...entry.usage,
+        audio_seconds: audioSeconds,
+        runs: entry.runs ?? 0,
+        cost_usd: estimateCost(prices, entry.model, entry.usage, audioSeconds)
+      }
+      const applied = await store.settleBudget(reservationId, row) || await store.recordUsage(reservationId, row)
+      if (!applied) return
+      const labels = { assistant: entry.assistant, model: entry.model }
+      metrics?.tokens.inc({ ...labels, kind: 'input' }, entry.usage.input_tokens)
+      metrics?.tokens.inc({ ...labels, kind: 'cached' }, entry.usage.cached_tokens)
+      metrics?.tokens.inc({ ...labels, kind: 'output' }, entry.usage.output_tokens)
+      metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, entry.usage.reasoning_tokens)
+      if (audioSeconds > 0) metrics?.audioSeconds.inc({ model: entry.model }, audioSeconds)
+    },
+    async release (reservationId: string): Promise<void> {
+      await store.releaseBudget(reservationId)
+    },
+    /** The caller's figures for today, for GET /usage. */
+    async usageFor (user: string) {
+      const { day, resetsAt } = today()
+      const [counters, ledger] = await Promise.all([store.budgetCounters(day, user), store.usageLedger(day, user)])
+      const sum = (field: keyof UsageAmounts) => ledger.reduce((n, row) => n + row[field], 0)
+      const remaining = (limit: number, used: number, reserved: number) => limit === 0 ? null : Math.max(0, limit - used - reserved)
+      return {
+        object: 'usage' as const,
+        date: day,
+        resets_at: Math.floor(resetsAt / 1000),
+        tokens: { input: sum('input_tokens'), cached: sum('cached_tokens'), output: sum('output_tokens'), reasoning: sum('reasoning_tokens'), total: sum('total_tokens') },
+        audio_seconds: sum('audio_seconds'),
+        runs: sum('runs'),
+        reserved: { tokens: counters.reserved_user_tokens, audio_seconds: counters.reserved_user_audio_seconds },
+        limits: { tokens: config.BUDGET_USER_DAILY_TOKENS || null, audio_seconds: config.BUDGET_USER_DAILY_AUDIO_SECONDS || null },
+        remaining: {
+          tokens: remaining(config.BUDGET_USER_DAILY_TOKENS, counters.user_tokens, counters.reserved_user_tokens),
+          audio_seconds: remaining(config.BUDGET_USER_DAILY_AUDIO_SECONDS, counters.user_audio_seconds, counters.reserved_user_audio_seconds)
+        }
+      }
+    },
+    prices
+  }
+}
+export type BudgetService = ReturnType<typeof createBudgetService>

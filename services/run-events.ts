@@ -1,0 +1,30 @@
+import { EventEmitter } from 'node:events'
+
+/** What a streaming client sees, in the contract's event names (data is a complete JSON object). */
+export type RunEvent =
+  | { event: 'thread.run.created' | 'thread.run.in_progress' | 'thread.run.completed' | 'thread.run.incomplete' | 'thread.run.failed' | 'thread.run.cancelled', data: object }
+  | { event: 'thread.message.created' | 'thread.message.completed', data: object }
+  | { event: 'thread.message.delta', data: { id: string, object: 'thread.message.delta', delta: { content: Array<{ index: number, type: 'text', text: { value: string } }> } } }
+  | { event: 'error', data: object }
+
+export const TERMINAL_EVENTS = new Set(['thread.run.completed', 'thread.run.incomplete', 'thread.run.failed', 'thread.run.cancelled'])
+
+/**
+ * In-process fan-out of run events from the driver to streaming clients and waiters. Nothing depends
+ * on a listener being there: a closed tab just stops listening.
+ */
+export function createRunEvents () {
+  const emitter = new EventEmitter()
+  emitter.setMaxListeners(0)
+  return {
+    publish (runId: string, event: RunEvent): void {
+      emitter.emit(runId, event)
+    },
+    subscribe (runId: string, listener: (event: RunEvent) => void): () => void {
+      emitter.on(runId, listener)
+      return () => { emitter.off(runId, listener) }
+    },
+    listeners: (runId: string) => emitter.listenerCount(runId)
+  }
+}
+export type RunEvents = ReturnType<typeof createRunEvents>

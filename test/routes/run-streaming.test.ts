@@ -1,0 +1,106 @@
+import t, { type Test } from 'tap'
+import { build, startSim } from '../helpers/build.ts'
+import { bearer, userToken } from '../helpers/tokens.ts'
+
+const alice = bearer(userToken('alice'))
+
+export interface SseEvent { event: string, data: string }
+
+export function parseSse (text: string): SseEvent[] {
+  return text.split('\n\n').filter(block => block.trim() && !block.startsWith(':')).map(block => {
+    const lines = block.split('\n')
+    return {
+      event: lines.find(l => l.startsWith('event: '))?.slice(7) ?? 'message',
+      data: lines.filter(l => l.startsWith('data: ')).map(l => l.slice(6)).join('\n')
+    }
+  })
+}
+
+async function setup (t: Test, simOptions = {}) {
+  const sim = await startSim(t, { generationMs: 120, ...simOptions })
+  const app = await build(t, sim)
+  const thread = async (text: string) => (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: text }] } })).json().id as string
+  const finalText = async (threadId: string) => (await app.inject({ url: `/api/openai/threads/${threadId}/messages?limit=1`, headers: alice })).json().data[0].content[0].text.value as string
+  return { sim, app, thread, finalText }
+}
+
+function deltasOf (events: SseEvent[]): string {
+  return events.filter(e => e.event === 'thread.message.delta')
+    .map(e => JSON.parse(e.data).delta.content.map((c: { text: { value: string } }) => c.text.value).join('')).join('')
+}
+
+t.test('stream: true answers server-sent events in the contract order; deltas add up to the answer', async t => {
+  const { app, sim, thread, finalText } = await setup(t)
+  const threadId = await thread('Stream this to me please')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/event-stream/)
+  t.equal(res.headers['cache-control'], 'no-cache, no-transform')
+  t.equal(res.headers['x-accel-buffering'], 'no', 'proxies must not buffer')
+  const events = parseSse(res.body)
+  const names = events.map(e => e.event)
+  t.equal(names[0], 'thread.run.created')
+  t.equal(names[1], 'thread.run.in_progress')
+  t.equal(names[2], 'thread.message.created')
+  t.ok(names.filter(n => n === 'thread.message.delta').length > 3, 'the answer arrives in pieces')
+  t.same(names.slice(-3), ['thread.message.completed', 'thread.run.completed', 'done'])
+  t.equal(events.at(-1)!.data, '[DONE]')
+  for (const e of events.slice(0, -1)) t.doesNotThrow(() => JSON.parse(e.data), `${e.event} carries one complete JSON object`)
+
+  const answer = await finalText(threadId)
+  t.equal(deltasOf(events), answer, 'concatenated deltas equal the final message text')
+  const completedMessage = JSON.parse(events.find(e => e.event === 'thread.message.completed')!.data)
+  t.equal(completedMessage.content[0].text.value, answer)
+  const run = JSON.parse(events.find(e => e.event === 'thread.run.completed')!.data)
+  t.match(run, { object: 'thread.run', status: 'completed' })
+  t.ok(run.usage.total_tokens > 0)
+  t.equal(completedMessage.run_id, run.id)
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('Accept: text/event-stream streams too; tool rounds continue on the same stream', async t => {
+  const { app, thread, finalText } = await setup(t)
+  const threadId = await thread('Time? [call:get_current_time {"timezone":"UTC"}]')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: { ...alice, accept: 'text/event-stream' }, payload: { assistant_type: 'curator' } })
+  const events = parseSse(res.body)
+  t.equal(events.filter(e => e.event === 'thread.run.in_progress').length, 1)
+  t.equal(events.filter(e => e.event === 'thread.message.completed').length, 1, 'only the answer is a message')
+  t.equal(events.at(-2)!.event, 'thread.run.completed')
+  t.equal(deltasOf(events), await finalText(threadId))
+})
+
+t.test('a failed run ends the stream with thread.run.failed, then done', async t => {
+  const { app, thread } = await setup(t)
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${await thread('[fail]')}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
+  const events = parseSse(res.body)
+  t.same(events.slice(-2).map(e => e.event), ['thread.run.failed', 'done'])
+  t.match(JSON.parse(events.at(-2)!.data), { status: 'failed', last_error: { code: 'server_error' } })
+})
+
+t.test('an upstream stream that drops is resumed with starting_after: nothing lost, nothing repeated', async t => {
+  const { app, sim, thread, finalText } = await setup(t)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents: 8 })
+  const threadId = await thread('Survive a broken stream with a fairly long answer [len:40]')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
+  const events = parseSse(res.body)
+  t.equal(events.at(-2)!.event, 'thread.run.completed')
+  t.equal(deltasOf(events), await finalText(threadId), 'the resumed stream continued exactly where it broke')
+  t.ok((sim.counters()['GET /v1/responses/{response_id}'] ?? 0) >= 1, 'resumed through GET ?stream=true&starting_after=')
+})
+
+t.test('a client that disconnects mid-stream only stops the relay: the answer lands', async t => {
+  const { app, thread, finalText } = await setup(t, { generationMs: 800 })
+  const address = await app.listen({ host: '127.0.0.1', port: 0 })
+  const threadId = await thread('I will close the tab')
+  const controller = new AbortController()
+  const res = await fetch(`${address}/api/openai/threads/${threadId}/runs`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: JSON.stringify({ assistant_type: 'mentor', stream: true }), signal: controller.signal })
+  const reader = res.body!.getReader()
+  let seen = ''
+  while (!seen.includes('thread.message.delta')) seen += new TextDecoder().decode((await reader.read()).value)
+  controller.abort()
+  const runId = JSON.parse(parseSse(seen)[0]!.data).id
+  const done = await app.inject({ url: `/api/openai/threads/${threadId}/runs/${runId}?wait=10000`, headers: alice })
+  t.equal(done.json().status, 'completed')
+  t.match(await finalText(threadId), /I will close the tab/)
+  t.equal(app.runEvents.listeners(runId), 0, 'the relay let go of the run')
+})
