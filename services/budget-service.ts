@@ -156,3 +156,42 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
   }
 }
 export type BudgetService = ReturnType<typeof createBudgetService>
+
+const AMOUNT_FIELDS = ['input_tokens', 'cached_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens', 'audio_seconds', 'runs', 'cost_usd'] as const
+type Amounts = Record<typeof AMOUNT_FIELDS[number], number>
+const zeroAmounts = (): Amounts => ({ input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0, audio_seconds: 0, runs: 0, cost_usd: 0 })
+function add (into: Amounts, row: Amounts): void {
+  for (const field of AMOUNT_FIELDS) into[field] += row[field]
+}
+const roundCost = (amounts: Amounts) => ({ ...amounts, cost_usd: Math.round(amounts.cost_usd * 1e6) / 1e6 })
+
+/** The admin report of one budget day: per user (and per assistant/model), totals, the global budget. */
+export async function usageReport (store: Store, config: Config, prices: PriceTable, day: string) {
+  const [rows, counters] = await Promise.all([store.usageLedger(day), store.budgetCounters(day, '')])
+  const users = new Map<string, Amounts & { by_model: Array<Amounts & { assistant: string, model: string }> }>()
+  const totals = zeroAmounts()
+  for (const row of rows) {
+    let user = users.get(row.user)
+    if (!user) {
+      user = { ...zeroAmounts(), by_model: [] }
+      users.set(row.user, user)
+    }
+    const amounts = Object.fromEntries(AMOUNT_FIELDS.map(f => [f, row[f]])) as Amounts
+    add(user, amounts)
+    add(totals, amounts)
+    user.by_model.push({ assistant: row.assistant, model: row.model, ...roundCost(amounts) })
+  }
+  return {
+    object: 'usage.report' as const,
+    date: day,
+    currency: prices.currency,
+    prices_updated: prices.updated,
+    users: [...users.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([user, amounts]) => ({ user, ...roundCost(amounts), by_model: amounts.by_model })),
+    totals: roundCost(totals),
+    global: {
+      tokens_limit: config.BUDGET_GLOBAL_DAILY_TOKENS || null,
+      tokens_used: counters.global_tokens,
+      tokens_reserved: counters.reserved_global_tokens
+    }
+  }
+}

@@ -1,0 +1,53 @@
+import { Type, UnixTimeSchema } from './common.ts'
+
+const NullableInt = Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' })
+const NullableNumber = Type.Union([Type.Number(), Type.Null()], { description: 'null = unlimited' })
+
+const TokensSchema = Type.Object({
+  input: Type.Integer(),
+  cached: Type.Integer(),
+  output: Type.Integer(),
+  reasoning: Type.Integer(),
+  total: Type.Integer()
+})
+
+export const UsageSchema = Type.Object({
+  object: Type.Literal('usage'),
+  date: Type.String({ description: 'budget day (YYYY-MM-DD)' }),
+  resets_at: UnixTimeSchema,
+  tokens: TokensSchema,
+  audio_seconds: Type.Number(),
+  runs: Type.Integer(),
+  reserved: Type.Object({ tokens: Type.Integer(), audio_seconds: Type.Number() }, { description: 'held by runs and uploads in flight' }),
+  limits: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber }),
+  remaining: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber })
+})
+
+const AmountsSchema = Type.Object({
+  input_tokens: Type.Integer(),
+  cached_tokens: Type.Integer(),
+  output_tokens: Type.Integer(),
+  reasoning_tokens: Type.Integer(),
+  total_tokens: Type.Integer(),
+  audio_seconds: Type.Number(),
+  runs: Type.Integer(),
+  cost_usd: Type.Number({ description: 'estimate from the price table' })
+})
+
+export const UsageReportSchema = Type.Object({
+  object: Type.Literal('usage.report'),
+  date: Type.String(),
+  currency: Type.String(),
+  prices_updated: Type.String({ description: 'date of the price table the costs come from' }),
+  users: Type.Array(Type.Object({
+    user: Type.String(),
+    ...AmountsSchema.properties,
+    by_model: Type.Array(Type.Object({ assistant: Type.String(), model: Type.String(), ...AmountsSchema.properties }))
+  })),
+  totals: AmountsSchema,
+  global: Type.Object({ tokens_limit: NullableInt, tokens_used: Type.Integer(), tokens_reserved: Type.Integer() })
+})
+
+export const UsageReportQuerySchema = Type.Object({
+  date: Type.Optional(Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}$', description: 'YYYY-MM-DD; default today (budget day)' }))
+}, { additionalProperties: false })
