@@ -9,7 +9,7 @@ import { ZERO_USAGE, type BudgetService, type TokenUsage } from './budget-servic
 import type { Config } from './config.ts'
 import { isGatewayError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
-import type { RunEvents } from './run-events.ts'
+import type { RunEvent, RunEvents } from './run-events.ts'
 import { isActiveRunStatus, type AssistantProfile, type RunRecord, type RunStatus, type Store } from './store/types.ts'
 import type { ToolRegistry } from './tools/registry.ts'
 
@@ -356,37 +356,15 @@ export function createRunDriver (deps: RunDriverDeps) {
       for await (const event of stream) {
         arm()
         state.lastSeq = event.sequence_number
-        switch (event.type) {
-          case 'response.created':
-            if (!state.id) {
-              state.id = event.response.id
-              // Recorded before anything else happens: from here on a crash resumes this response.
-              const updated = await update(ctx, { response_ids: [...run.response_ids, event.response.id], creating_since: null, pending_input: null })
-              Object.assign(run, updated)
-            }
-            break
-          case 'response.output_item.added':
-            if (event.item.type === 'message') {
-              events.publish(run.id, { event: 'thread.message.created', data: messageView(run, event.item.id, '') })
-            }
-            break
-          case 'response.output_text.delta':
-            events.publish(run.id, {
-              event: 'thread.message.delta',
-              data: { id: event.item_id, object: 'thread.message.delta', delta: { content: [{ index: event.content_index, type: 'text', text: { value: event.delta } }] } }
-            })
-            break
-          case 'response.output_item.done':
-            if (event.item.type === 'message') {
-              const text = event.item.content.map(part => part.type === 'output_text' ? part.text : '').join('')
-              events.publish(run.id, { event: 'thread.message.completed', data: messageView(run, event.item.id, text) })
-            }
-            break
-          case 'response.completed':
-          case 'response.failed':
-          case 'response.incomplete':
-            return event.response
+        if (event.type === 'response.created' && !state.id) {
+          state.id = event.response.id
+          // Recorded before anything else happens: from here on a crash resumes this response.
+          const updated = await update(ctx, { response_ids: [...run.response_ids, event.response.id], creating_since: null, pending_input: null })
+          Object.assign(run, updated)
         }
+        const mapped = messageEventOf(event, run, seconds())
+        if (mapped) events.publish(run.id, mapped)
+        if (event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete') return event.response
       }
       return null
     } catch (err) {
@@ -484,19 +462,6 @@ export function createRunDriver (deps: RunDriverDeps) {
     return updated
   }
 
-  function messageView (run: RunRecord, itemId: string, text: string) {
-    return {
-      id: itemId,
-      object: 'thread.message',
-      created_at: seconds(),
-      thread_id: run.thread_id,
-      role: 'assistant',
-      run_id: run.id,
-      content: text ? [{ type: 'text', text: { value: text, annotations: [] } }] : [],
-      attachments: []
-    }
-  }
-
   return {
     kick,
     /** Runs this process is driving right now. */
@@ -516,6 +481,37 @@ export function createRunDriver (deps: RunDriverDeps) {
   }
 }
 export type RunDriver = ReturnType<typeof createRunDriver>
+
+function messageView (run: Pick<RunRecord, 'id' | 'thread_id'>, itemId: string, text: string, createdAt: number) {
+  return {
+    id: itemId,
+    object: 'thread.message',
+    created_at: createdAt,
+    thread_id: run.thread_id,
+    role: 'assistant',
+    run_id: run.id,
+    content: text ? [{ type: 'text', text: { value: text, annotations: [] } }] : [],
+    attachments: []
+  }
+}
+
+/** The contract's message event for an upstream stream event, if it is one the SPA sees. */
+export function messageEventOf (event: ResponseStreamEvent, run: Pick<RunRecord, 'id' | 'thread_id'>, now: number): RunEvent | null {
+  switch (event.type) {
+    case 'response.output_item.added':
+      return event.item.type === 'message' ? { event: 'thread.message.created', data: messageView(run, event.item.id, '', now) } : null
+    case 'response.output_text.delta':
+      return {
+        event: 'thread.message.delta',
+        data: { id: event.item_id, object: 'thread.message.delta', delta: { content: [{ index: event.content_index, type: 'text', text: { value: event.delta } }] } }
+      }
+    case 'response.output_item.done':
+      if (event.item.type !== 'message') return null
+      return { event: 'thread.message.completed', data: messageView(run, event.item.id, event.item.content.map(part => part.type === 'output_text' ? part.text : '').join(''), now) }
+    default:
+      return null
+  }
+}
 
 /** The contract's Run object. */
 export function toRunView (run: RunRecord) {

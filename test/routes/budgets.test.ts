@@ -119,7 +119,7 @@ t.test('the day boundary can be shifted from UTC', async t => {
 
 t.test('admin report: totals equal the sum of the runs, with cost; admins only', async t => {
   const { app } = await setup(t, {})
-  const runs = []
+  const runs: Array<{ usage: Record<'total_tokens' | 'prompt_tokens' | 'completion_tokens', number> }> = []
   for (const user of ['alice', 'alice', 'bob']) runs.push((await run(app, user, await newThread(app, user, `hello from ${user}`))).json())
   const admin = bearer(adminToken())
   const report = (await app.inject({ url: '/api/openai/admin/usage', headers: admin })).json()

@@ -104,3 +104,22 @@ t.test('a client that disconnects mid-stream only stops the relay: the answer la
   t.match(await finalText(threadId), /I will close the tab/)
   t.equal(app.runEvents.listeners(runId), 0, 'the relay let go of the run')
 })
+
+t.test('GET a run with Accept: text/event-stream follows it: the answer so far is replayed, then the rest', async t => {
+  const { app, thread, finalText } = await setup(t, { generationMs: 900 })
+  const threadId = await thread('Reconnect to me')
+  const started = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })
+  await new Promise(resolve => setTimeout(resolve, 300))
+  const res = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
+  t.equal(res.statusCode, 200)
+  t.match(res.headers['content-type'], /^text\/event-stream/)
+  const events = parseSse(res.body)
+  const names = events.map(e => e.event)
+  t.equal(names[0], 'thread.run.in_progress')
+  t.ok(names.includes('thread.message.created'))
+  t.same(names.slice(-2), ['thread.run.completed', 'done'])
+  t.equal(deltasOf(events), await finalText(threadId), 'the whole answer, including what was generated before reconnecting')
+
+  const ended = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
+  t.same(parseSse(ended.body).map(e => e.event), ['thread.run.completed', 'done'], 'a finished run answers its final event at once')
+})

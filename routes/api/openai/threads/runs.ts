@@ -6,7 +6,8 @@ import { CreateRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchem
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
 import { RunFailed, ServiceUnavailable, ValidationFailed, withDetails } from '../../../../services/errors.ts'
 import { toRunView } from '../../../../services/run-driver.ts'
-import { TERMINAL_EVENTS } from '../../../../services/run-events.ts'
+import { TERMINAL_EVENTS, type RunEvent } from '../../../../services/run-events.ts'
+import { followRun } from '../../../../services/run-follow.ts'
 import { isActiveRunStatus, type RunRecord } from '../../../../services/store/types.ts'
 import { errorBody } from '../../../../plugins/app/errors.ts'
 import { callerOf } from '../../../../plugins/app/auth.ts'
@@ -25,10 +26,11 @@ function clientGone (reply: FastifyReply): AbortSignal {
 }
 
 /**
- * Relays a run's events as server-sent events. The run does not depend on this stream: when the
- * client disconnects only the relay stops, and the answer still lands in the thread.
+ * Relays a run's events as server-sent events: first-hand from the local driver, or by following
+ * the run (store + upstream stream) when it may be driven elsewhere. The run does not depend on this
+ * stream: when the client disconnects only the relay stops, and the answer still lands in the thread.
  */
-function relay (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, run: RunRecord) {
+function relay (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, run: RunRecord, source: 'local' | 'follow') {
   const out = new PassThrough()
   let open = true
   const write = (event: string, data: unknown) => {
@@ -50,14 +52,26 @@ function relay (fastify: FastifyInstance, request: FastifyRequest, reply: Fastif
     }
   }
   fastify.eventStreams.add(handle)
-  const unsubscribe = fastify.runEvents.subscribe(run.id, event => {
+  const onEvent = (event: RunEvent) => {
     write(event.event, event.data)
     if (TERMINAL_EVENTS.has(event.event)) close(true)
-  })
+  }
+  let unsubscribe: () => void
+  if (source === 'local') {
+    // This instance drives the run it just created: its events arrive first-hand.
+    unsubscribe = fastify.runEvents.subscribe(run.id, onEvent)
+  } else {
+    const following = new AbortController()
+    unsubscribe = () => following.abort()
+    followRun(fastify, run.id, following.signal, onEvent).catch(err => {
+      request.log.warn({ err }, 'following the run failed')
+      handle.end('Following the run failed; poll its Location')
+    })
+  }
   const heartbeat = setInterval(() => { if (open) out.write(': keep-alive\n\n') }, HEARTBEAT_MS)
   heartbeat.unref()
   reply.raw.once('close', () => close(false))
-  write('thread.run.created', toRunView(run))
+  if (source === 'local') write('thread.run.created', toRunView(run))
   return reply
     .code(200)
     .header('content-type', 'text/event-stream; charset=utf-8')
@@ -103,7 +117,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
         })
         request.idempotencyKey = null
       }
-      return relay(fastify, request, reply, run)
+      return relay(fastify, request, reply, run, 'local')
     }
     if (request.body.wait === false) return reply.code(202).header('location', location).send(toRunView(run))
     const ended = await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
@@ -131,7 +145,10 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       operationId: 'getRun',
-      summary: 'Get a run; ?wait=ms long-polls until it ends or the time is up',
+      summary: 'Get a run; ?wait=ms long-polls until it ends; Accept: text/event-stream follows it as server-sent events',
+      description: 'With Accept: text/event-stream the answer replays the current message from its start, then thread.run.* events until the run ends, ' +
+        'then event: done — from any instance, so a client can reconnect after a dropped stream.',
+      produces: ['application/json', 'text/event-stream'],
       params: RunParamsSchema,
       querystring: GetRunQuerySchema,
       response: { 200: RunSchema, ...errorResponses(...API_ERRORS, 404) }
@@ -139,6 +156,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const wait = request.query.wait ?? 0
     if (wait > config.RUN_LONG_POLL_MAX_MS) throw new ValidationFailed(`querystring.wait must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
+    if ((request.headers.accept ?? '').includes('text/event-stream')) {
+      // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
+      const run = await runs.get(callerOf(request).id, request.params.threadId, request.params.runId)
+      return relay(fastify, request, reply, run, 'follow')
+    }
     const run = await runs.get(callerOf(request).id, request.params.threadId, request.params.runId, wait, clientGone(reply))
     return toRunView(run)
   })
