@@ -80,3 +80,10 @@ t.test('.env.example documents every variable of the schema, and nothing else', 
   for (const key of schemaKeys) t.ok(documented.has(key), `${key} is in .env.example`)
   for (const key of documented) t.ok(schemaKeys.includes(key!), `${key} from .env.example is in the schema`)
 })
+
+t.test('the README configuration table is generated from the schema and current', async t => {
+  const { withTable } = await import('../../scripts/config-table.ts')
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8')
+  t.equal(withTable(readme), readme, 'run node scripts/config-table.ts after changing services/config.ts')
+  for (const key of Object.keys(ConfigSchema.properties)) t.match(readme, `| \`${key}\` |`)
+})
