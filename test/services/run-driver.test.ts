@@ -1,0 +1,162 @@
+import OpenAI from 'openai'
+import t, { type Test } from 'tap'
+import type { FastifyInstance } from 'fastify'
+import { build, startSim, SIM_KEY } from '../helpers/build.ts'
+import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
+import type { RunRecord } from '../../services/store/types.ts'
+import { estimateInputTokens } from '../../services/run-driver.ts'
+import { estimateTokens } from '../../services/thread-service.ts'
+
+const alice = bearer(userToken('alice'))
+
+async function setup (t: Test, env: Record<string, string> = {}, simOptions = {}) {
+  const sim = await startSim(t, simOptions)
+  const app = await build(t, sim, { env: { RUN_WAIT_TIMEOUT_MS: '20000', ...env } })
+  const client = new OpenAI({ apiKey: SIM_KEY, baseURL: sim.url, maxRetries: 0 })
+  return { sim, app, client }
+}
+
+async function newThread (app: FastifyInstance, text: string): Promise<string> {
+  return (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: text }] } })).json().id
+}
+
+/** A run record as a crashed process would have left it (its lease long expired). */
+function leftover (id: string, threadId: string, extra: Partial<RunRecord>): RunRecord {
+  return {
+    id,
+    thread_id: threadId,
+    owner: 'alice',
+    assistant_type: 'curator',
+    assistant_version: 1,
+    model: 'gpt-4.1-mini',
+    status: 'in_progress',
+    created_at: Math.floor(Date.now() / 1000),
+    started_at: Math.floor(Date.now() / 1000),
+    completed_at: null,
+    cancelled_at: null,
+    failed_at: null,
+    last_error: null,
+    incomplete_details: null,
+    usage: null,
+    temperature: null,
+    top_p: null,
+    max_output_tokens: 500,
+    stream: false,
+    response_ids: [],
+    settled_response_ids: [],
+    tool_rounds: 0,
+    cancel_requested: false,
+    reservation_id: null,
+    deadline_at: Date.now() + 60_000,
+    lease_owner: 'dead-worker',
+    lease_expires_at: 0,
+    fence: 1,
+    pending_input: null,
+    creating_since: null,
+    ...extra
+  }
+}
+
+async function plant (app: FastifyInstance, run: RunRecord) {
+  const created = await app.store.createRun(run, { maxActivePerUser: 10, threadLockTtlMs: 60_000 })
+  if (!created.ok) throw new Error(created.reason)
+}
+
+const waitFor = (app: FastifyInstance, run: RunRecord) =>
+  app.inject({ url: `/api/openai/threads/${run.thread_id}/runs/${run.id}?wait=15000`, headers: alice }).then(r => r.json())
+
+t.test('died while creating a response (its id unknown): failed resume_uncertain, no second response', async t => {
+  const { app, sim } = await setup(t)
+  const run = leftover('run_uncertain', await newThread(app, 'hello'), { creating_since: Date.now() - 5000 })
+  await plant(app, run)
+  const done = await waitFor(app, run)
+  t.match(done, { status: 'failed', last_error: { code: 'resume_uncertain' } })
+  t.equal(sim.counters()['POST /v1/responses'] ?? 0, 0, 'nothing was started upstream')
+})
+
+t.test('died after a response was settled but before its tools ran: the tools run once, the run completes', async t => {
+  const { app, sim, client } = await setup(t)
+  const threadId = await newThread(app, 'What time? [call:get_current_time {"timezone":"UTC"}]')
+  const profile = (await app.assistants.get('curator'))!.profile
+  const first = await client.responses.create({ model: profile.model, conversation: threadId, instructions: profile.instructions, tools: app.tools.definitions(profile.tools), background: true, store: true })
+  let response = first
+  while (response.status !== 'completed') response = await client.responses.retrieve(first.id)
+  t.equal(response.output[0]?.type, 'function_call')
+  const run = leftover('run_tools', threadId, { response_ids: [first.id], settled_response_ids: [first.id] })
+  await plant(app, run)
+  const done = await waitFor(app, run)
+  t.equal(done.status, 'completed')
+  const answer = (await app.inject({ url: `/api/openai/threads/${threadId}/messages?limit=1`, headers: alice })).json().data[0]
+  t.match(answer.content[0].text.value, /Tool result for call_.*"timezone":"UTC"/)
+  t.equal(sim.counters()['POST /v1/responses'], 2, 'the original response plus the one round that followed it')
+})
+
+t.test('a stream that breaks before naming its response: failed resume_uncertain (never a blind retry)', async t => {
+  const { app, sim } = await setup(t)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents: 0 })
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'hi')}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(res.statusCode, 502)
+  t.equal(res.json().run.last_error.code, 'resume_uncertain')
+  t.equal(sim.counters()['POST /v1/responses'], 1)
+})
+
+t.test('streams that cannot be resumed fall back to polling', async t => {
+  const { app, sim } = await setup(t, {}, { pollAfterMs: 30 })
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents: 4 })
+  sim.faults.add({ route: 'GET /v1/responses/{response_id}', kind: 'status', status: 500, times: 2 })
+  const threadId = await newThread(app, 'Keep going [slow:400]')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(res.statusCode, 200)
+  t.equal(res.json().status, 'completed')
+  t.ok(sim.counters()['GET /v1/responses/{response_id}']! >= 3, 'two failed resumes, then polls')
+  t.equal(sim.counters()['POST /v1/responses'], 1)
+  t.match((await app.inject({ url: `/api/openai/threads/${threadId}/messages?limit=1`, headers: alice })).json().data[0].content[0].text.value, /Keep going/)
+})
+
+t.test('upstream refuses to start the response: retried on 5xx, then failed upstream_error', async t => {
+  const { app, sim } = await setup(t)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'status', status: 500, times: 2 })
+  const ok = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'retry me')}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(ok.statusCode, 200, 'two 500s, then it started')
+  t.equal(sim.counters()['POST /v1/responses'], 3)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'status', status: 503, times: 3 })
+  const failed = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'no luck')}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(failed.statusCode, 502)
+  t.equal(failed.json().run.last_error.code, 'upstream_error')
+  t.equal((await app.inject({ url: '/api/openai/usage', headers: alice })).json().reserved.tokens, 0, 'its reservation was released')
+})
+
+t.test('the assistant is deleted mid-run: the next round does not start', async t => {
+  const { app } = await setup(t)
+  const threadId = await newThread(app, 'Time please [slow:500] [call:get_current_time {"timezone":"UTC"}]')
+  const started = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'curator', wait: false } })
+  await app.inject({ method: 'DELETE', url: '/api/openai/assistants/curator', headers: bearer(adminToken()) })
+  const done = await app.inject({ url: `${started.headers.location}?wait=10000`, headers: alice })
+  t.match(done.json(), { status: 'failed', last_error: { code: 'assistant_deleted' } })
+})
+
+t.test('a budget that does not fit the next tool round fails the run with budget_exceeded', async t => {
+  const text = 'Time please [call:get_current_time {"timezone":"UTC"}]'
+  const probe = await setup(t)
+  const curator = (await probe.app.assistants.get('curator'))!.profile
+  const firstRound = estimateInputTokens(estimateTokens(text), curator, JSON.stringify(probe.app.tools.definitions(curator.tools)).length, []) + curator.max_output_tokens
+  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(firstRound + 10) })
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, text)}/runs`, headers: alice, payload: { assistant_type: 'curator' } })
+  t.equal(res.statusCode, 502)
+  t.match(res.json().run, { status: 'failed', last_error: { code: 'budget_exceeded' } })
+  t.equal(sim.counters()['POST /v1/responses'], 1, 'the second round was never sent')
+  const usage = (await app.inject({ url: '/api/openai/usage', headers: alice })).json()
+  t.equal(usage.reserved.tokens, 0)
+  t.ok(usage.tokens.total > 0 && usage.tokens.total <= firstRound + 10, 'the first round is counted, within budget')
+})
+
+t.test('shutdown hands runs back: the lease is released at once, the run stays active', async t => {
+  const { app } = await setup(t)
+  const threadId = await newThread(app, 'Long [slow:5000]')
+  const started = (await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })).json()
+  await new Promise(resolve => setTimeout(resolve, 200))
+  await app.runs.close()
+  const record = await app.store.getRun(started.id)
+  t.equal(record!.status, 'in_progress', 'still active, for another process to resume')
+  t.equal(record!.lease_owner, null, 'lease handed back')
+})
