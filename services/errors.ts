@@ -18,6 +18,7 @@ export const ValidationFailed = make('VALIDATION_FAILED', 400)
 export const Unauthorized = make('UNAUTHORIZED', 401)
 export const Forbidden = make('FORBIDDEN', 403)
 export const NotFound = make('NOT_FOUND', 404)
+export const UploadTimeout = make('UPLOAD_TIMEOUT', 408)
 export const ThreadBusy = make('THREAD_BUSY', 409)
 export const IdempotencyInProgress = make('IDEMPOTENCY_IN_PROGRESS', 409)
 export const PayloadTooLarge = make('PAYLOAD_TOO_LARGE', 413)
@@ -31,9 +32,15 @@ export const RunFailed = make('RUN_FAILED', 502)
 export const UpstreamUnavailable = make('UPSTREAM_UNAVAILABLE', 503)
 export const ServiceUnavailable = make('SERVICE_UNAVAILABLE', 503)
 export const UpstreamTimeout = make('UPSTREAM_TIMEOUT', 504)
+/**
+ * The shared store (Redis) did not answer: down, failing over or too slow. Answered as 503
+ * SERVICE_UNAVAILABLE like the others, but its own class, so a caller (the run driver) can tell
+ * "try again later" from a failure of its own work.
+ */
+export const StoreUnavailable = make('SERVICE_UNAVAILABLE', 503)
 
 export const ERROR_CODES = [
-  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'UPLOAD_TIMEOUT', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
   'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'IDEMPOTENCY_KEY_REUSED', 'RATE_LIMITED', 'BUDGET_EXCEEDED',
   'TOO_MANY_ACTIVE_RUNS', 'UPSTREAM_ERROR', 'RUN_FAILED', 'UPSTREAM_UNAVAILABLE', 'SERVICE_UNAVAILABLE',
   'UPSTREAM_TIMEOUT', 'INTERNAL_ERROR'
@@ -48,6 +55,10 @@ export function isGatewayError (err: unknown): err is GatewayError {
 /** Builds a catalogue error with optional Retry-After and extra body fields. */
 export function withDetails<E extends Error> (err: E, fields: GatewayErrorFields & { cause?: unknown }): E & GatewayErrorFields {
   return Object.assign(err, fields)
+}
+
+export function storeUnavailable (cause: unknown): GatewayError {
+  return withDetails(new StoreUnavailable('The gateway\'s store is not answering; retry shortly'), { retryAfterSeconds: 2, cause })
 }
 
 export function notFound (what: string): GatewayError {

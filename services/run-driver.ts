@@ -7,7 +7,7 @@ import type { Stream } from 'openai/core/streaming'
 import type { AssistantService } from './assistant-service.ts'
 import { ZERO_USAGE, type BudgetService, type TokenUsage } from './budget-service.ts'
 import type { Config } from './config.ts'
-import { isGatewayError } from './errors.ts'
+import { StoreUnavailable, isGatewayError } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import type { RunEvent, RunEvents } from './run-events.ts'
 import { isActiveRunStatus, type AssistantProfile, type RunRecord, type RunStatus, type Store } from './store/types.ts'
@@ -147,6 +147,9 @@ export function createRunDriver (deps: RunDriverDeps) {
       if (stopped) {
         log.info({ runId, reason: stopped.reason }, 'stopped driving run')
         if (stopped.reason === 'shutdown') await store.releaseRun(runId, workerId, fence).catch(() => false)
+      } else if (err instanceof StoreUnavailable) {
+        // The store is down, not the run: let the lease lapse; whoever sees the store again resumes it.
+        log.warn({ runId }, 'store unavailable; the run will be resumed when it answers again')
       } else {
         log.error({ err, runId }, 'run failed inside the gateway')
         const run = await store.getRun(runId)
@@ -464,6 +467,7 @@ export function createRunDriver (deps: RunDriverDeps) {
 
   return {
     kick,
+    workerId,
     /** Runs this process is driving right now. */
     isDriving: (runId: string) => driving.has(runId),
     activeCount: () => driving.size,

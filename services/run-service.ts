@@ -133,8 +133,10 @@ export function createRunService (deps: RunServiceDeps) {
         cancel_requested: false,
         reservation_id: reservationId,
         deadline_at: now + config.RUN_MAX_DURATION_MS,
-        lease_owner: null,
-        lease_expires_at: 0,
+        // Born leased to this process, so another instance's sweeper never takes a run its creator
+        // is about to drive (and stream to the client that asked for it).
+        lease_owner: driver.workerId,
+        lease_expires_at: now + config.RUN_LEASE_MS,
         fence: 0,
         pending_input: null,
         creating_since: null

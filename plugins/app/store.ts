@@ -13,7 +13,7 @@ async function store (fastify: FastifyInstance, opts: AppOptions) {
     fastify.decorate('store', opts.store)
     return
   }
-  const instance = await openStore(fastify.config, fastify.clock)
+  const instance = await openStore(fastify.config, fastify.clock, fastify.log)
   fastify.decorate('store', instance)
   fastify.addHook('onClose', async () => { await instance.close() })
 }

@@ -1,11 +1,22 @@
 import { ConfigError, type Config } from '../config.ts'
+import type { RedisLogger } from '../redis.ts'
 import type { Store } from './types.ts'
+import { createRedisStore } from './redis-store.ts'
 import { createSqliteStore } from './sqlite-store.ts'
 
 export type { Store } from './types.ts'
 
-/** Opens the configured backend. */
-export async function openStore (config: Config, clock: () => number): Promise<Store> {
-  if (config.STORE === 'redis') throw new ConfigError('Invalid configuration: STORE=redis is not available in this build yet')
+/**
+ * Opens the configured backend. Redis must answer within a few seconds of start-up; otherwise start-up
+ * stops with one line naming the server (never its credentials).
+ */
+export async function openStore (config: Config, clock: () => number, log?: RedisLogger): Promise<Store> {
+  if (config.STORE === 'redis') {
+    try {
+      return await createRedisStore({ url: config.REDIS_URL as string, clock, log })
+    } catch (err) {
+      throw new ConfigError(`${(err as Error).message}: check REDIS_URL and that Redis is running`)
+    }
+  }
   return createSqliteStore({ path: config.SQLITE_PATH, clock })
 }

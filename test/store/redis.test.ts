@@ -1,0 +1,184 @@
+import t from 'tap'
+import { randomBytes } from 'node:crypto'
+import { Redis } from 'ioredis'
+import { isGatewayError, StoreUnavailable } from '../../services/errors.ts'
+import { createRedisStore } from '../../services/store/redis-store.ts'
+import type { RunRecord, Store } from '../../services/store/types.ts'
+import { build } from '../helpers/build.ts'
+import { bearer, userToken } from '../helpers/tokens.ts'
+import { redisOrSkip, startRedis } from '../helpers/redis.ts'
+import { storeContract } from './contract.ts'
+
+/** Deletes every key under the prefix. */
+async function dropPrefix (url: string, prefix: string): Promise<void> {
+  const admin = new Redis(url, { lazyConnect: true })
+  await admin.connect()
+  let cursor = '0'
+  do {
+    const [next, found] = await admin.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000)
+    cursor = next
+    if (found.length > 0) await admin.del(...found)
+  } while (cursor !== '0')
+  await admin.quit()
+}
+
+async function keysUnder (url: string, prefix: string): Promise<string[]> {
+  const admin = new Redis(url)
+  const found = await admin.keys(`${prefix}*`)
+  await admin.quit()
+  return found.sort()
+}
+
+const run = (id: string, threadId: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+  id,
+  thread_id: threadId,
+  owner: 'alice',
+  assistant_type: 'curator',
+  assistant_version: 1,
+  model: 'gpt-test',
+  status: 'queued',
+  created_at: 1,
+  started_at: null,
+  completed_at: null,
+  cancelled_at: null,
+  failed_at: null,
+  last_error: null,
+  incomplete_details: null,
+  usage: null,
+  temperature: null,
+  top_p: null,
+  max_output_tokens: null,
+  stream: false,
+  response_ids: [],
+  settled_response_ids: [],
+  tool_rounds: 0,
+  cancel_requested: false,
+  reservation_id: null,
+  deadline_at: Date.now() + 600_000,
+  lease_owner: null,
+  lease_expires_at: 0,
+  fence: 0,
+  pending_input: null,
+  creating_since: null,
+  ...extra
+})
+
+if (redisOrSkip(t)) {
+  const redis = await startRedis(t)
+
+  await storeContract(t, 'redis', async ({ clock }) => {
+    // A fresh, empty store is a fresh key prefix on the shared server.
+    const keyPrefix = `agw-test-${randomBytes(6).toString('hex')}:`
+    return {
+      store: await createRedisStore({ url: redis.url, clock, keyPrefix }),
+      reopen: async () => createRedisStore({ url: redis.url, clock, keyPrefix }),
+      cleanup: async () => dropPrefix(redis.url, keyPrefix)
+    }
+  })
+
+  t.test('keys are namespaced, and expiring data carries a TTL', async t => {
+    const keyPrefix = `ns-${randomBytes(4).toString('hex')}:`
+    const store = await createRedisStore({ url: redis.url, keyPrefix })
+    t.teardown(() => store.close())
+    await store.createThread({ id: 'th_1', owner: 'a:b', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0 })
+    await store.createThread({ id: 'th_2', owner: 'a', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0 })
+    t.same((await store.listThreads('a', { limit: 10, order: 'asc' })).data.map(x => x.id), ['th_2'], 'an owner containing ":" is no other owner')
+    await store.claimIdempotency('alice', 'k1', 'fp', 60_000, 10_000)
+    await store.acquireLock('k', 'h', 5000)
+    await store.reserveBudget({ id: 'r1', day: '2030-01-01', user: 'alice', assistant: 'curator', tokens: 5, audio_seconds: 0, expires_at: Date.now() + 1000 },
+      { userTokens: 0, globalTokens: 0, userAudioSeconds: 0, assistantTokens: 0 })
+    await store.recordUsage('u1', { day: '2030-01-01', user: 'alice', assistant: 'curator', model: 'm', input_tokens: 1, cached_tokens: 0, output_tokens: 1, reasoning_tokens: 0, total_tokens: 2, audio_seconds: 0, runs: 1, cost_usd: 0 })
+
+    const found = await keysUnder(redis.url, keyPrefix)
+    t.ok(found.length > 0 && found.every(k => k.startsWith(keyPrefix)))
+    t.equal((await keysUnder(redis.url, 'agw:')).length, 0, 'nothing under the default prefix')
+
+    const admin = new Redis(redis.url)
+    t.teardown(() => admin.quit())
+    const ttl = async (key: string) => admin.pttl(`${keyPrefix}${key}`)
+    const idemTtl = await ttl('idem:5:alice:k1')
+    t.ok(idemTtl > 60_000 && idemTtl <= 120_000, `an idempotency claim expires after its ttl plus slack (${idemTtl})`)
+    const lockTtl = await ttl('lock:k')
+    t.ok(lockTtl > 5000 && lockTtl <= 65_000, `a lock key expires after its ttl plus slack (${lockTtl})`)
+    t.ok(await ttl('usage-id:u1') > 86_400_000, 'usage ids are remembered for days')
+    t.ok(await ttl('budget:2030-01-01') > 86_400_000, 'budget counters expire, weeks after their day')
+    t.equal(await ttl('thread:th_1'), -1, 'threads do not expire')
+    t.equal(await ttl('ledger:10:2030-01-01:alice'), -1, 'nor does the ledger')
+    t.equal(await ttl('reservation:r1'), -1, 'an open reservation is released by the sweeper (it holds counts), not by a TTL')
+
+    t.equal(await store.releaseLock('k', 'h'), true)
+    t.equal(await admin.exists(`${keyPrefix}lock:k`), 0, 'a released lock leaves no key behind')
+    t.ok(await store.acquireLock('k', 'h2', 5000), 'and is taken again')
+    await dropPrefix(redis.url, keyPrefix)
+  })
+
+  t.test('a Redis that goes away: fast StoreUnavailable, then recovery without a new handle', async t => {
+    const own = await startRedis(t, { appendonly: true })
+    const store = await createRedisStore({ url: own.url })
+    t.teardown(() => store.close())
+    await store.createThread({ id: 'th_1', owner: 'alice', title: 'kept', metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0 })
+    t.same(await store.createRun(run('run_1', 'th_1'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: true })
+
+    await own.stop()
+    for (const op of [() => store.ping(), () => store.getThread('th_1'), () => store.createRun(run('run_2', 'th_2'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 })]) {
+      const err = await op().then(() => null, (e: unknown) => e)
+      t.ok(err instanceof StoreUnavailable, 'a store error, recognisable')
+      t.ok(isGatewayError(err) && err.statusCode === 503 && err.code === 'SERVICE_UNAVAILABLE' && err.retryAfterSeconds! > 0, '503 with Retry-After')
+    }
+
+    await own.start()
+    let answered = false
+    for (let i = 0; i < 100 && !answered; i++) {
+      answered = await store.ping().then(() => true, () => false)
+      if (!answered) await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    t.ok(answered, 'the same handle reconnects on its own')
+    t.match(await store.getThread('th_1'), { title: 'kept' }, 'committed data survived the restart (AOF)')
+    t.same(await store.createRun(run('run_3', 'th_1'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: false, reason: 'thread_busy' },
+      'locks survived too')
+    t.same(await store.createRun(run('run_4', 'th_4'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: true }, 'and writes work again')
+  })
+
+  t.test('a Redis that stops answering fails commands instead of hanging', async t => {
+    const own = await startRedis(t)
+    const store: Store = await createRedisStore({ url: own.url })
+    t.teardown(async () => {
+      own.resume()
+      await store.close()
+    })
+    own.pause()
+    const err = await store.getThread('th_1').then(() => null, (e: unknown) => e)
+    t.ok(err instanceof StoreUnavailable, 'the command timed out into a StoreUnavailable')
+    own.resume()
+    let answered = false
+    for (let i = 0; i < 100 && !answered; i++) {
+      answered = await store.ping().then(() => true, () => false)
+      if (!answered) await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    t.ok(answered, 'answers again once Redis does')
+  })
+
+  t.test('start-up: an unreachable Redis is a clear error without credentials', async t => {
+    const own = await startRedis(t)
+    await own.stop()
+    const err = await createRedisStore({ url: `redis://user:s3cret@127.0.0.1:${own.port}/2`, connectWaitMs: 500 }).then(() => null, (e: Error) => e)
+    t.match(err?.message, /^Redis at redis:\/\/127\.0\.0\.1:\d+\/2 did not answer within 500 ms/)
+    t.notMatch(err?.message, /s3cret|user/, 'credentials stay out of the message')
+  })
+
+  t.test('the gateway answers 503 SERVICE_UNAVAILABLE when its Redis store fails, never a 500', async t => {
+    const own = await startRedis(t)
+    const store = await createRedisStore({ url: own.url })
+    t.teardown(() => store.close())
+    // Rate limits in memory, so the request reaches the store.
+    const app = await build(t, null, { store })
+    const headers = bearer(userToken('alice'))
+    t.equal((await app.inject({ url: '/api/openai/threads', headers })).statusCode, 200)
+    await own.stop()
+    const res = await app.inject({ url: '/api/openai/threads', headers })
+    t.equal(res.statusCode, 503)
+    t.match(res.json(), { statusCode: 503, code: 'SERVICE_UNAVAILABLE', message: /store is not answering/ })
+    t.equal(res.headers['retry-after'], '2')
+    t.equal((await app.inject({ url: '/health/ready' })).statusCode, 503)
+  })
+}
