@@ -2,8 +2,9 @@ import multipart from '@fastify/multipart'
 import type { FastifyInstance } from 'fastify'
 
 /**
- * Multipart parsing for uploads. Limits are the outer bound; each upload route passes tighter
- * per-request limits. Files are consumed as streams, never attached to the body.
+ * Accepts multipart/form-data (request.isMultipart()). The upload routes read the body with
+ * services/uploads/spool.ts, which drives the same parser (busboy) itself so it can bound the whole
+ * request, which this plugin does not (GHSA-3pm6-wjfr-3v47); these limits only cover request.parts().
  * @see https://github.com/fastify/fastify-multipart
  */
 export const autoConfig = (fastify: FastifyInstance) => ({

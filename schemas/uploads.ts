@@ -1,0 +1,62 @@
+import { Type, type Static, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
+
+export const PROMPT_MAX_CHARS = 1000
+/** Longer than any upload within the size limit could play (25 MiB at 16 kbit/s is 3.6 h). */
+export const DURATION_MAX_SECONDS = 36_000
+
+const Binary = (description: string) => Type.String({ format: 'binary', description })
+
+/** Text fields of a transcription upload (multipart values arrive as strings and are coerced). */
+export const TranscriptionFieldsSchema = Type.Object({
+  language: Type.Optional(Type.String({ pattern: '^[a-z]{2}$', description: 'ISO-639-1 code of the spoken language, e.g. "ru"' })),
+  prompt: Type.Optional(Type.String({ maxLength: PROMPT_MAX_CHARS, description: `style or vocabulary hint (at most ${PROMPT_MAX_CHARS} characters)` })),
+  duration: Type.Optional(Type.Number({ minimum: 0, maximum: DURATION_MAX_SECONDS, description: 'length of the recording in seconds, as the client measured it; echoed back and used for the audio budget' })),
+  response_format: Type.Enum(['json', 'text'], { default: 'json', description: 'json (default) or text (text/plain)' })
+}, { additionalProperties: false })
+export type TranscriptionFields = Static<typeof TranscriptionFieldsSchema>
+
+/** The multipart body as documented; services/uploads parses and checks it while it streams. */
+export const TranscriptionBodySchema = Type.Object({
+  audio: Binary('the recording: flac, mp3, mp4, m4a, mpeg/mpga, ogg, wav or webm, identified by its content (required; `file` is accepted as an alias)'),
+  file: Type.Optional(Binary('alias of audio')),
+  ...TranscriptionFieldsSchema.properties,
+  response_format: Type.Optional(TranscriptionFieldsSchema.properties.response_format)
+})
+
+export const TranscriptionSchema = Type.Object({
+  text: Type.String(),
+  duration: Type.Optional(Type.Number({ minimum: 0, description: 'seconds: the duration sent, else the one OpenAI reported or the WAV/FLAC header gives' })),
+  language: Type.Optional(Type.String({ description: 'detected language when OpenAI reports one, else the language sent' })),
+  model: Type.String()
+})
+export type Transcription = Static<typeof TranscriptionSchema>
+
+export const FilePurposeSchema = Type.Union([Type.Literal('user_data'), Type.Literal('vision')])
+
+export const FileFieldsSchema = Type.Object({
+  purpose: Type.Enum(['user_data', 'vision'], { default: 'user_data', description: 'user_data (default) or vision' })
+}, { additionalProperties: false })
+export type FileFields = Static<typeof FileFieldsSchema>
+
+export const FileBodySchema = Type.Object({
+  file: Binary('pdf, png, jpeg, webp, gif, or UTF-8 text (plain, markdown, csv, json), identified by its content'),
+  purpose: Type.Optional(FileFieldsSchema.properties.purpose)
+})
+
+export const FileSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('file'),
+  filename: Type.String(),
+  bytes: Type.Integer({ minimum: 0 }),
+  created_at: UnixTimeSchema,
+  purpose: FilePurposeSchema
+})
+export type FileView = Static<typeof FileSchema>
+
+export const FileParamsSchema = Type.Object({ fileId: OpaqueIdSchema })
+
+export const FileDeletedSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('file'),
+  deleted: Type.Literal(true)
+})

@@ -1,0 +1,85 @@
+import OpenAI from 'openai'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from './config.ts'
+import { fromUpstream, notFound } from './errors.ts'
+import type { FileRecord, Store } from './store/types.ts'
+import type { ReceivedUpload } from './uploads/spool.ts'
+import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
+import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
+import type { FileView } from '../schemas/uploads.ts'
+
+export interface FileServiceDeps {
+  openai: OpenAI
+  store: Store
+  config: Config
+  log: FastifyBaseLogger
+  clock: () => number
+}
+
+export function toFileView (record: FileRecord): FileView {
+  return { id: record.id, object: 'file', filename: record.filename, bytes: record.bytes, created_at: record.created_at, purpose: record.purpose }
+}
+
+/**
+ * Files the caller attaches to messages: uploaded to OpenAI from the spool, indexed per owner in the
+ * store with the media type identified from the bytes (the thread service makes image parts from it).
+ * Someone else's file is "not found", exactly like an unknown id.
+ */
+export function createFileService ({ openai, store, config, log, clock }: FileServiceDeps) {
+  async function owned (userId: string, fileId: string): Promise<FileRecord> {
+    const file = await store.getFile(fileId)
+    if (!file || file.owner !== userId) throw notFound('File')
+    return file
+  }
+
+  return {
+    async create (userId: string, upload: ReceivedUpload, purpose: FileRecord['purpose']): Promise<FileView> {
+      let created
+      try {
+        created = await withUploadRetries(config, () =>
+          openai.files.create({ file: upstreamFile(upload), purpose }, uploadRequestOptions(config, upload.bytes)))
+      } catch (err) {
+        throw fromUpstream(err, 'File')
+      }
+      const record: FileRecord = {
+        id: created.id,
+        owner: userId,
+        filename: upload.filename,
+        bytes: upload.bytes,
+        purpose,
+        mime: upload.type.mime,
+        created_at: Math.floor(clock() / 1000)
+      }
+      try {
+        await store.createFile(record)
+      } catch (err) {
+        // Without its owner record nobody could reach or delete the upstream copy: take it back.
+        await openai.files.delete(created.id).catch(cause => log.warn({ err: cause, fileId: created.id }, 'could not delete an unrecorded upstream file'))
+        throw err
+      }
+      return toFileView(record)
+    },
+
+    async list (userId: string, query: ListQuery): Promise<ListPage<FileView>> {
+      const page = await store.listFiles(userId, { limit: query.limit, order: query.order, after: query.after })
+      return listPage(page.data.map(toFileView), page.hasMore)
+    },
+
+    async get (userId: string, fileId: string): Promise<FileView> {
+      return toFileView(await owned(userId, fileId))
+    },
+
+    async delete (userId: string, fileId: string): Promise<{ id: string, object: 'file', deleted: true }> {
+      await owned(userId, fileId)
+      try {
+        await openai.files.delete(fileId)
+      } catch (err) {
+        // Already gone upstream (deleted there, or expired): the record still has to go.
+        if (!(err instanceof OpenAI.NotFoundError)) throw fromUpstream(err, 'File')
+      }
+      await store.deleteFile(fileId)
+      return { id: fileId, object: 'file', deleted: true }
+    }
+  }
+}
+export type FileService = ReturnType<typeof createFileService>

@@ -1,0 +1,107 @@
+import OpenAI from 'openai'
+import type { FastifyBaseLogger } from 'fastify'
+import type { TranscriptionCreateResponse } from 'openai/resources/audio/transcriptions'
+import { ZERO_USAGE, type BudgetService } from './budget-service.ts'
+import type { Config } from './config.ts'
+import { ValidationFailed, fromUpstream, withDetails } from './errors.ts'
+import { newId } from './ids.ts'
+import { audioSeconds } from './uploads/audio-duration.ts'
+import type { AudioKind } from './uploads/media-types.ts'
+import type { ReceivedUpload } from './uploads/spool.ts'
+import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
+import type { Transcription, TranscriptionFields } from '../schemas/uploads.ts'
+
+export interface TranscriptionServiceDeps {
+  openai: OpenAI
+  budgets: BudgetService
+  config: Config
+  log: FastifyBaseLogger
+  clock: () => number
+}
+
+/** A reservation outlives the longest transcription call (retries included); the sweeper frees it after a crash. */
+const RESERVATION_TTL_MS = 60 * 60_000
+/** Reserved to ask "is anything left?" before the body is read. */
+const PROBE_SECONDS = 0.01
+
+const roundUp = (seconds: number) => Math.ceil(seconds * 100) / 100
+
+/** Seconds OpenAI says it billed or heard, when it says so (whisper-1, verbose/diarized answers). */
+function reportedSeconds (result: TranscriptionCreateResponse): number | null {
+  if ('usage' in result && result.usage?.type === 'duration') return result.usage.seconds
+  if ('duration' in result && typeof result.duration === 'number') return result.duration
+  return null
+}
+
+function detectedLanguage (result: TranscriptionCreateResponse): string | undefined {
+  if ('language' in result && typeof result.language === 'string' && result.language) return result.language
+  if ('languages' in result && Array.isArray(result.languages)) return result.languages[0]?.code
+  return undefined
+}
+
+function upstreamError (err: unknown): Error {
+  // A 400 about the file means OpenAI could not use the audio (corrupt, too short): the caller's to fix.
+  if (err instanceof OpenAI.BadRequestError && (err.param === 'file' || /audio|file/i.test(err.code ?? ''))) {
+    return withDetails(new ValidationFailed('OpenAI could not process the audio (unreadable or too short)'), { cause: err })
+  }
+  return fromUpstream(err, 'Transcription')
+}
+
+/**
+ * Transcribes spooled audio with the configured model. The audio budget is reserved before anything
+ * is sent (the declared duration, the exact WAV/FLAC length, or an upper bound from the byte count),
+ * settled to what OpenAI reports (or the reservation when it reports tokens only), released on failure.
+ */
+export function createTranscriptionService ({ openai, budgets, config, log, clock }: TranscriptionServiceDeps) {
+  const model = config.TRANSCRIPTION_MODEL
+
+  return {
+    /** Refuses a caller whose audio budget is used up before the upload is read at all. */
+    async ensureBudgetLeft (userId: string): Promise<void> {
+      if (config.BUDGET_USER_DAILY_AUDIO_SECONDS === 0) return
+      const probe = newId('rsv')
+      await budgets.reserveAudio({ id: probe, user: userId, seconds: PROBE_SECONDS, expiresAt: clock() + 60_000 })
+      await budgets.release(probe)
+    },
+
+    async transcribe (userId: string, audio: ReceivedUpload, fields: TranscriptionFields): Promise<Transcription> {
+      const length = audioSeconds(audio.type.kind as AudioKind, audio.head, audio.bytes)
+      // A declared duration is trusted only down to what the byte count allows at 320 kbit/s.
+      const reserved = roundUp(length.exact ?? (fields.duration !== undefined ? Math.max(fields.duration, length.min) : length.max))
+      const reservationId = newId('rsv')
+      await budgets.reserveAudio({ id: reservationId, user: userId, seconds: reserved, expiresAt: clock() + RESERVATION_TTL_MS })
+
+      let result: TranscriptionCreateResponse
+      try {
+        result = await withUploadRetries(config, () => openai.audio.transcriptions.create({
+          file: upstreamFile(audio),
+          model,
+          // Always JSON upstream (gpt-transcribe answers nothing else); text/plain is made here.
+          response_format: 'json',
+          ...(fields.language ? { language: fields.language } : {}),
+          ...(fields.prompt ? { prompt: fields.prompt } : {})
+        }, uploadRequestOptions(config, audio.bytes)))
+      } catch (err) {
+        await budgets.release(reservationId).catch(cause => log.error({ err: cause }, 'could not release an audio reservation'))
+        throw upstreamError(err)
+      }
+
+      const reported = reportedSeconds(result)
+      try {
+        await budgets.settle(reservationId, { user: userId, assistant: 'transcription', model, usage: ZERO_USAGE, audioSeconds: reported ?? reserved, runs: 0 })
+      } catch (err) {
+        // The caller still gets the text; the reservation lapses and this call goes unrecorded.
+        log.error({ err, reservationId }, 'could not settle an audio reservation')
+      }
+      const duration = fields.duration ?? reported ?? length.exact ?? undefined
+      const language = detectedLanguage(result) ?? fields.language
+      return {
+        text: result.text,
+        ...(duration !== undefined ? { duration } : {}),
+        ...(language ? { language } : {}),
+        model
+      }
+    }
+  }
+}
+export type TranscriptionService = ReturnType<typeof createTranscriptionService>
