@@ -41,7 +41,20 @@ async function swaggerPlugin (fastify: FastifyInstance) {
   })
   await fastify.register(swaggerUi, {
     routePrefix: '/docs',
-    staticCSP: true,
+    // swagger-ui's own staticCSP (true) minus upgrade-insecure-requests, which leaves the page blank when
+    // the gateway is served over plain HTTP on any host but loopback; the style hash admits the <style>
+    // of Swagger's logo SVG, shown until @fastify/swagger-ui swaps in its own. test/e2e/swagger-ui.e2e.ts checks both.
+    staticCSP: {
+      'default-src': ["'self'"],
+      'base-uri': ["'self'"],
+      'font-src': ["'self'", 'https:', 'data:'],
+      'frame-ancestors': ["'self'"],
+      'img-src': ["'self'", 'data:', 'validator.swagger.io'],
+      'object-src': ["'none'"],
+      'script-src': ["'self'"],
+      'script-src-attr': ["'none'"],
+      'style-src': ["'self'", 'https:', "'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='"]
+    },
     uiConfig: { persistAuthorization: true, displayRequestDuration: true, tryItOutEnabled: true }
   })
 }
