@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { Value } from 'typebox/value'
 import { AgentsFileSchema, type AssistantBody, type WebhookTool } from '../schemas/assistants.ts'
-import { ConfigError } from './config.ts'
+import { ConfigError, loadJsonFile } from './config.ts'
 import { ValidationFailed, notFound } from './errors.ts'
 import type { AssistantProfile, Store } from './store/types.ts'
 import type { ToolRegistry } from './tools/registry.ts'
@@ -13,19 +11,7 @@ export interface AgentsFile { agents: AssistantProfile[], tools: WebhookTool[] }
 
 /** Reads and validates the agents file; a problem stops start-up with one line naming the file and field. */
 export function loadAgentsFile (path = BUNDLED_AGENTS_FILE): AgentsFile {
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`Invalid configuration: AGENTS_FILE ${path} cannot be read as JSON (${(err as Error).message})`)
-  }
-  const value = Value.Default(AgentsFileSchema, raw)
-  const issue = Value.Errors(AgentsFileSchema, value)[0]
-  if (issue) {
-    const where = issue.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'file'
-    throw new ConfigError(`Invalid configuration: AGENTS_FILE ${path}: ${where} ${issue.message}`)
-  }
-  const file = value as { agents: AssistantProfile[], tools: WebhookTool[] }
+  const file = loadJsonFile<AgentsFile>('AGENTS_FILE', path, AgentsFileSchema)
   const ids = new Set<string>()
   for (const agent of file.agents) {
     if (ids.has(agent.id)) throw new ConfigError(`Invalid configuration: AGENTS_FILE ${path}: agent ${agent.id} is defined twice`)

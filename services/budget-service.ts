@@ -1,8 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { Type } from 'typebox'
-import { Value } from 'typebox/value'
-import { ConfigError, type Config } from './config.ts'
+import { loadJsonFile, type Config } from './config.ts'
 import { BudgetExceeded, withDetails } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import type { BudgetLimits, LedgerRow, Store, UsageAmounts } from './store/types.ts'
@@ -24,15 +22,7 @@ const PricesFileSchema = Type.Object({
 export type PriceTable = { updated: string, currency: string, models: Record<string, { input?: number, cached_input?: number, output?: number, audio_per_minute?: number }> }
 
 export function loadPrices (path = BUNDLED_PRICES_FILE): PriceTable {
-  let raw: unknown
-  try {
-    raw = JSON.parse(readFileSync(path, 'utf8'))
-  } catch (err) {
-    throw new ConfigError(`Invalid configuration: PRICES_FILE ${path} cannot be read as JSON (${(err as Error).message})`)
-  }
-  const issue = Value.Errors(PricesFileSchema, raw)[0]
-  if (issue) throw new ConfigError(`Invalid configuration: PRICES_FILE ${path}: ${issue.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'file'} ${issue.message}`)
-  return raw as PriceTable
+  return loadJsonFile<PriceTable>('PRICES_FILE', path, PricesFileSchema)
 }
 
 export interface TokenUsage { input_tokens: number, cached_tokens: number, output_tokens: number, reasoning_tokens: number, total_tokens: number }

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
 
@@ -171,4 +172,24 @@ export function trustProxyOption (value: string): boolean | string[] | ((address
     return (_address, hop) => hop < hops
   }
   return value.split(',').map(s => s.trim()).filter(Boolean)
+}
+
+/**
+ * Reads a JSON file a setting points to (agents, prices) and validates it against its schema, with
+ * defaults applied; a problem stops start-up with one line naming the setting, the file and the field.
+ */
+export function loadJsonFile<T> (variable: string, path: string, schema: TSchema): T {
+  let raw: unknown
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'))
+  } catch (err) {
+    throw new ConfigError(`Invalid configuration: ${variable} ${path} cannot be read as JSON (${(err as Error).message})`)
+  }
+  const value = Value.Default(schema, raw)
+  const issue = Value.Errors(schema, value)[0]
+  if (issue) {
+    const where = issue.instancePath.replace(/^\//, '').replaceAll('/', '.') || 'file'
+    throw new ConfigError(`Invalid configuration: ${variable} ${path}: ${where} ${issue.message}`)
+  }
+  return value as T
 }

@@ -7,6 +7,7 @@ import { ThreadBusy, TooManyActiveRuns, ValidationFailed, notFound, withDetails 
 import { newId } from './ids.ts'
 import { estimateInputTokens, toRunView, type RunDriver } from './run-driver.ts'
 import { TERMINAL_EVENTS, type RunEvents } from './run-events.ts'
+import { newRunRecord } from './store/records.ts'
 import { isActiveRunStatus, type RunRecord, type Store } from './store/types.ts'
 import type { ThreadService } from './thread-service.ts'
 import type { ToolRegistry } from './tools/registry.ts'
@@ -107,40 +108,25 @@ export function createRunService (deps: RunServiceDeps) {
         assistantCap: profile.daily_token_cap,
         expiresAt: now + threadLockTtlMs
       })
-      const run: RunRecord = {
+      const run = newRunRecord({
         id,
         thread_id: threadId,
         owner: userId,
         assistant_type: profile.id,
         assistant_version: version,
         model: profile.model,
-        status: 'queued',
         created_at: Math.floor(now / 1000),
-        started_at: null,
-        completed_at: null,
-        cancelled_at: null,
-        failed_at: null,
-        last_error: null,
-        incomplete_details: null,
-        usage: null,
         temperature,
         top_p: topP,
         max_output_tokens: maxOutput,
         stream: body.stream === true,
-        response_ids: [],
-        settled_response_ids: [],
-        tool_rounds: 0,
-        cancel_requested: false,
         reservation_id: reservationId,
         deadline_at: now + config.RUN_MAX_DURATION_MS,
         // Born leased to this process, so another instance's sweeper never takes a run its creator
         // is about to drive (and stream to the client that asked for it).
         lease_owner: driver.workerId,
-        lease_expires_at: now + config.RUN_LEASE_MS,
-        fence: 0,
-        pending_input: null,
-        creating_since: null
-      }
+        lease_expires_at: now + config.RUN_LEASE_MS
+      })
       let created
       try {
         created = await store.createRun(run, { maxActivePerUser: config.RUN_MAX_ACTIVE_PER_USER, threadLockTtlMs })

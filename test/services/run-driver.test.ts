@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
 import type { RunRecord } from '../../services/store/types.ts'
+import { newRunRecord } from '../../services/store/records.ts'
 import { estimateInputTokens } from '../../services/run-driver.ts'
 import { estimateTokens } from '../../services/thread-service.ts'
 
@@ -22,7 +23,8 @@ async function newThread (app: FastifyInstance, text: string): Promise<string> {
 
 /** A run record as a crashed process would have left it (its lease long expired). */
 function leftover (id: string, threadId: string, extra: Partial<RunRecord>): RunRecord {
-  return {
+  const now = Math.floor(Date.now() / 1000)
+  return newRunRecord({
     id,
     thread_id: threadId,
     owner: 'alice',
@@ -30,31 +32,14 @@ function leftover (id: string, threadId: string, extra: Partial<RunRecord>): Run
     assistant_version: 1,
     model: 'gpt-4.1-mini',
     status: 'in_progress',
-    created_at: Math.floor(Date.now() / 1000),
-    started_at: Math.floor(Date.now() / 1000),
-    completed_at: null,
-    cancelled_at: null,
-    failed_at: null,
-    last_error: null,
-    incomplete_details: null,
-    usage: null,
-    temperature: null,
-    top_p: null,
+    created_at: now,
+    started_at: now,
     max_output_tokens: 500,
-    stream: false,
-    response_ids: [],
-    settled_response_ids: [],
-    tool_rounds: 0,
-    cancel_requested: false,
-    reservation_id: null,
     deadline_at: Date.now() + 60_000,
     lease_owner: 'dead-worker',
-    lease_expires_at: 0,
     fence: 1,
-    pending_input: null,
-    creating_since: null,
     ...extra
-  }
+  })
 }
 
 async function plant (app: FastifyInstance, run: RunRecord) {

@@ -1,3 +1,4 @@
+import { newRunRecord } from '../../services/store/records.ts'
 import type { Test } from 'tap'
 import type {
   AssistantProfile,
@@ -43,37 +44,15 @@ const thread = (id: string, owner: string, createdAt: number, extra: Partial<Thr
   id, owner, title: null, metadata: {}, created_at: createdAt, updated_at: createdAt, token_estimate: 0, ...extra
 })
 
-const makeRun = (id: string, threadId: string, owner: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+const makeRun = (id: string, threadId: string, owner: string, extra: Partial<RunRecord> = {}): RunRecord => newRunRecord({
   id,
   thread_id: threadId,
   owner,
   assistant_type: 'curator',
   assistant_version: 1,
   model: 'gpt-test',
-  status: 'queued',
   created_at: 1000,
-  started_at: null,
-  completed_at: null,
-  cancelled_at: null,
-  failed_at: null,
-  last_error: null,
-  incomplete_details: null,
-  usage: null,
-  temperature: null,
-  top_p: null,
-  max_output_tokens: null,
-  stream: false,
-  response_ids: [],
-  settled_response_ids: [],
-  tool_rounds: 0,
-  cancel_requested: false,
-  reservation_id: null,
   deadline_at: T0 + 3_600_000,
-  lease_owner: null,
-  lease_expires_at: 0,
-  fence: 0,
-  pending_input: null,
-  creating_since: null,
   ...extra
 })
 

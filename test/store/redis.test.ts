@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { isGatewayError, StoreUnavailable } from '../../services/errors.ts'
 import { createRedisStore } from '../../services/store/redis-store.ts'
+import { newRunRecord } from '../../services/store/records.ts'
 import type { RunRecord, Store } from '../../services/store/types.ts'
 import { build } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
@@ -29,37 +30,15 @@ async function keysUnder (url: string, prefix: string): Promise<string[]> {
   return found.sort()
 }
 
-const run = (id: string, threadId: string, extra: Partial<RunRecord> = {}): RunRecord => ({
+const run = (id: string, threadId: string, extra: Partial<RunRecord> = {}): RunRecord => newRunRecord({
   id,
   thread_id: threadId,
   owner: 'alice',
   assistant_type: 'curator',
   assistant_version: 1,
   model: 'gpt-test',
-  status: 'queued',
   created_at: 1,
-  started_at: null,
-  completed_at: null,
-  cancelled_at: null,
-  failed_at: null,
-  last_error: null,
-  incomplete_details: null,
-  usage: null,
-  temperature: null,
-  top_p: null,
-  max_output_tokens: null,
-  stream: false,
-  response_ids: [],
-  settled_response_ids: [],
-  tool_rounds: 0,
-  cancel_requested: false,
-  reservation_id: null,
   deadline_at: Date.now() + 600_000,
-  lease_owner: null,
-  lease_expires_at: 0,
-  fence: 0,
-  pending_input: null,
-  creating_since: null,
   ...extra
 })
 
