@@ -71,7 +71,8 @@ t.test('upstream failures map to the contract and never leak upstream bodies or 
 
   sim.faults.add({ route, kind: 'reset' })
   const reset = await app.inject(createThread)
-  t.ok([502, 503].includes(reset.statusCode), `reset mid-body maps to a 5xx contract error (${reset.statusCode})`)
+  // A reset after the headers surfaces from the SDK as a broken body (502) or, on a loaded machine, as the timeout (504).
+  t.ok([502, 503, 504].includes(reset.statusCode), `reset mid-body maps to a 5xx contract error (${reset.statusCode})`)
   t.match(reset.json().code, /^UPSTREAM_/)
 
   t.equal((await app.inject(createThread)).statusCode, 201, 'healthy again once the faults are used up')
