@@ -1,0 +1,17 @@
+import chatTurn from './chat-turn.ts'
+import overhead from './overhead.ts'
+import rejections from './rejections.ts'
+import soak from './soak.ts'
+import type { Scenario } from './types.ts'
+import uploads from './uploads.ts'
+import waitingRuns from './waiting-runs.ts'
+
+/** In the order of the issue; `npm run bench -- <name>` picks some. */
+export const SCENARIOS: Scenario[] = [
+  overhead,
+  chatTurn,
+  waitingRuns,
+  uploads,
+  rejections,
+  soak
+]

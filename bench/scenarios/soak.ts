@@ -1,0 +1,244 @@
+import type { RequestSpec } from 'autocannon'
+import { mintToken } from '../../scripts/dev-tokens.ts'
+import { runtimeSnapshot } from '../harness/gateway-metrics.ts'
+import { runLoad } from '../harness/load.ts'
+import { sleep, startGateway, startSimulator, stopAll, type GatewayService, type SimulatorService } from '../harness/processes.ts'
+import { monotonicUs, summarizeProfile } from '../harness/profile.ts'
+import { rssOf } from '../harness/rss.ts'
+import { linearFit, mean, round, toMB } from '../harness/stats.ts'
+import { lineChart } from '../report/svg.ts'
+import { defineScenario, type ScenarioContext } from './types.ts'
+
+const SECONDS = 300
+/** V8 grows the heap until major GCs keep up with the allocation rate; on this mix that takes about 2 minutes. */
+const WARMUP_SECONDS = 120
+const CONNECTIONS = 8
+const RSS_EVERY_MS = 1000
+const METRICS_EVERY_MS = 2000
+/** The lowest heap reading per bucket approximates the heap right after a major GC: live data only. */
+const FLOOR_BUCKET_SECONDS = 30
+/** The verdict: after the warm-up, RSS may not rise faster than this. */
+const SLOPE_LIMIT_MB_PER_MIN = 1
+
+export interface SoakFigures {
+  seconds: number
+  connections: number
+  responses: number
+  rps: number
+  statusCounts: Record<string, number>
+  errors: number
+  timeouts: number
+  idleRssMB: number
+  rss: Array<[number, number]>
+  heap: Array<[number, number]>
+  handles: Array<[number, number]>
+  /** Least-squares slopes over [warm-up, end]. */
+  rssSlopeMBPerMin: number
+  heapSlopeMBPerMin: number
+  /** Slope of the per-bucket minimum of heap used: what survives major GCs. */
+  heapFloorSlopeMBPerMin: number
+  heapFloor: Array<[number, number]>
+  /** The RSS slope as bytes per request: what a leak of that size would look like. */
+  rssSlopeBytesPerRequest: number
+  rssFirstMinuteAfterWarmupMB: number
+  rssLastMinuteMB: number
+  handlesAfterWarmup: number
+  handlesAtEnd: number
+  handlesIdleBefore: number
+  handlesIdleAfter: number
+  heapIdleBeforeMB: number
+  heapIdleAfterMB: number
+}
+
+/**
+ * One SPA session per connection, over and over: create a thread with a message, read it, run the
+ * assistant (short generation), read the answer, list runs and threads, one request with a forged
+ * token, delete the thread. Each connection is its own user.
+ */
+function session (gateway: GatewayService): RequestSpec[] {
+  const forged = `Bearer ${mintToken('not-the-gateway-secret-0123456789-abcdefghij', { sub: 'intruder' })}`
+  let users = 0
+  const as = (context: Record<string, unknown>, json = false) => {
+    context.auth ??= `Bearer ${mintToken(gateway.jwtSecret, { sub: `bench-soak-${users++}` })}`
+    return { authorization: context.auth as string, ...(json ? { 'content-type': 'application/json' } : {}) }
+  }
+  const thread = (context: Record<string, unknown>) => `/api/openai/threads/${context.threadId as string}`
+  const get = (path: (c: Record<string, unknown>) => string, forgedToken = false): RequestSpec => ({
+    method: 'GET',
+    setupRequest: (req, context) => ({ ...req, path: path(context), headers: forgedToken ? { authorization: forged } : as(context) })
+  })
+  return [
+    {
+      method: 'POST',
+      path: '/api/openai/threads',
+      body: JSON.stringify({ messages: [{ role: 'user', content: '[slow:150] What should I study next?' }] }),
+      setupRequest: (req, context) => ({ ...req, headers: as(context, true) }),
+      onResponse: (status, body, context) => { if (status === 201) context.threadId = (JSON.parse(body) as { id: string }).id }
+    },
+    get(c => `${thread(c)}/messages`),
+    {
+      method: 'POST',
+      body: JSON.stringify({ assistant_type: 'mentor' }),
+      setupRequest: (req, context) => ({ ...req, path: `${thread(context)}/runs`, headers: as(context, true) })
+    },
+    get(c => `${thread(c)}/messages`),
+    get(c => `${thread(c)}/runs`),
+    get(() => '/api/openai/threads?limit=20'),
+    get(c => `${thread(c)}/messages`, true),
+    { method: 'DELETE', setupRequest: (req, context) => ({ ...req, path: thread(context), headers: as(context) }) }
+  ]
+}
+
+async function measure (ctx: ScenarioContext, seconds = SECONDS): Promise<SoakFigures> {
+  let sim: SimulatorService | undefined
+  let gateway: GatewayService | undefined
+  try {
+    sim = await startSimulator({ queueMs: 10 })
+    gateway = await startGateway(sim, { env: { RUN_MAX_ACTIVE_PER_USER: '10' } })
+    await sleep(1000)
+    const idle = await runtimeSnapshot(gateway.url)
+    const idleRss = rssOf(gateway.pid)
+    ctx.log(`${seconds} s of mixed traffic, ${CONNECTIONS} connections (one user each)`)
+    const t0 = performance.now()
+    const at = () => round((performance.now() - t0) / 1000, 1)
+    const rss: Array<[number, number]> = []
+    const heap: Array<[number, number]> = []
+    const handles: Array<[number, number]> = []
+    const rssTimer = setInterval(() => { try { rss.push([at(), toMB(rssOf(gateway!.pid))]) } catch {} }, RSS_EVERY_MS)
+    const metricsTimer = setInterval(() => {
+      runtimeSnapshot(gateway!.url).then(s => {
+        heap.push([at(), toMB(s.heapUsedBytes)])
+        handles.push([at(), s.activeHandles])
+      }).catch(() => {})
+    }, METRICS_EVERY_MS)
+    const minuteTimer = setInterval(() => ctx.log(`${Math.round(at())} s, RSS ${rss.at(-1)?.[1]} MB`), 60_000)
+    const load = await runLoad({ url: gateway.url, connections: CONNECTIONS, duration: seconds, requests: session(gateway), timeoutSeconds: 60 })
+    clearInterval(rssTimer)
+    clearInterval(metricsTimer)
+    clearInterval(minuteTimer)
+    await sleep(5000)
+    const after = await runtimeSnapshot(gateway.url)
+    const warmup = Math.min(WARMUP_SECONDS, seconds * 0.4)
+    const warm = (points: Array<[number, number]>) => points.filter(([t]) => t >= warmup)
+    const buckets = new Map<number, [number, number]>()
+    // Whole buckets within the traffic only: a partial one may hold no major GC.
+    for (const [t, mb] of heap.filter(([t]) => t < Math.floor(seconds / FLOOR_BUCKET_SECONDS) * FLOOR_BUCKET_SECONDS)) {
+      const b = Math.floor(t / FLOOR_BUCKET_SECONDS)
+      if (!buckets.has(b) || buckets.get(b)![1] > mb) buckets.set(b, [(b + 0.5) * FLOOR_BUCKET_SECONDS, mb])
+    }
+    const heapFloor = [...buckets.values()]
+    const rssSlope = linearFit(warm(rss)).slope * 60
+    const handlesWarm = warm(handles)
+    const lastMinute = rss.filter(([t]) => t >= seconds - 60)
+    const firstMinute = warm(rss).filter(([t]) => t < warmup + 60)
+    return {
+      seconds,
+      connections: CONNECTIONS,
+      responses: load.responses,
+      rps: load.rps,
+      statusCounts: load.statusCounts,
+      errors: load.errors,
+      timeouts: load.timeouts,
+      idleRssMB: toMB(idleRss),
+      rss,
+      heap,
+      handles,
+      rssSlopeMBPerMin: round(rssSlope, 2),
+      heapSlopeMBPerMin: round(linearFit(warm(heap)).slope * 60, 2),
+      heapFloorSlopeMBPerMin: round(linearFit(warm(heapFloor)).slope * 60, 2),
+      heapFloor,
+      rssSlopeBytesPerRequest: round((rssSlope * 1e6) / (load.rps * 60), 1),
+      rssFirstMinuteAfterWarmupMB: round(mean(firstMinute.map(p => p[1])), 1),
+      rssLastMinuteMB: round(mean(lastMinute.map(p => p[1])), 1),
+      handlesAfterWarmup: handlesWarm[0]?.[1] ?? NaN,
+      handlesAtEnd: handles.at(-1)?.[1] ?? NaN,
+      handlesIdleBefore: idle.activeHandles,
+      handlesIdleAfter: after.activeHandles,
+      heapIdleBeforeMB: toMB(idle.heapUsedBytes),
+      heapIdleAfterMB: toMB(after.heapUsedBytes)
+    }
+  } finally {
+    await stopAll([sim, gateway])
+  }
+}
+
+export default defineScenario<SoakFigures>({
+  name: 'soak',
+  title: '6. Soak',
+  description: `${SECONDS / 60} minutes of mixed traffic on one gateway process: ${CONNECTIONS} connections, each a user repeating an SPA session ` +
+    '(create a thread with a message, list messages, run the assistant and wait for it — 150 ms generations —, list messages, list runs, ' +
+    'list threads, one request with a forged token, delete the thread). RSS is sampled every second from /proc, heap used and the active ' +
+    `handle count every ${METRICS_EVERY_MS / 1000} s from /metrics. The trend is a least-squares slope after a ${WARMUP_SECONDS} s warm-up: ` +
+    'V8 lets the heap grow until its major collections keep pace with the allocation rate, and RSS follows it to a plateau; ' +
+    `a leak keeps rising after that. The lowest heap reading of each ${FLOOR_BUCKET_SECONDS} s approximates what survives a major GC ` +
+    '(live data), the cleaner leak signal. Handle counts are compared with the idle process before and 5 s after the traffic.',
+  expectedSeconds: SECONDS + 20,
+  run: (ctx) => measure(ctx, ctx.soakSeconds ?? SECONDS),
+
+  goals (f) {
+    const handlesBack = f.handlesIdleAfter <= f.handlesIdleBefore + 2
+    return [{
+      goal: 'No RSS growth trend in the soak',
+      met: f.rssSlopeMBPerMin <= SLOPE_LIMIT_MB_PER_MIN && handlesBack,
+      evidence: `RSS slope ${f.rssSlopeMBPerMin} MB/min after the warm-up (limit ${SLOPE_LIMIT_MB_PER_MIN}; ${f.rssSlopeBytesPerRequest} bytes per request at ${f.rps} req/s), ` +
+        `${f.rssFirstMinuteAfterWarmupMB} MB in the first minute after it and ${f.rssLastMinuteMB} MB in the last; heap used after major GCs (per-${FLOOR_BUCKET_SECONDS} s minimum) slope ${f.heapFloorSlopeMBPerMin} MB/min; ` +
+        `active handles ${f.handlesIdleBefore} idle before, ${f.handlesAfterWarmup} → ${f.handlesAtEnd} under load, ${f.handlesIdleAfter} idle after; ` +
+        `heap used ${f.heapIdleBeforeMB} MB idle before, ${f.heapIdleAfterMB} MB 5 s after`
+    }]
+  },
+
+  render (f) {
+    const codes = Object.entries(f.statusCounts).map(([c, n]) => `${c}: ${n}`).join(', ')
+    const fitStart = f.rss.find(([t]) => t >= Math.min(WARMUP_SECONDS, f.seconds * 0.4))?.[0] ?? 0
+    const fit = linearFit(f.rss.filter(([t]) => t >= fitStart))
+    return {
+      tables: [{
+        columns: ['duration', 'requests', 'req/s', 'status codes', 'idle RSS (MB)', 'RSS, 1st min after warm-up (MB)', 'RSS, last min (MB)', 'RSS slope (MB/min)', 'heap floor slope (MB/min)', 'handles: idle before / under load / idle after'],
+        rows: [[`${f.seconds} s`, f.responses, f.rps, codes, f.idleRssMB, f.rssFirstMinuteAfterWarmupMB, f.rssLastMinuteMB, f.rssSlopeMBPerMin, f.heapFloorSlopeMBPerMin,
+          `${f.handlesIdleBefore} / ${f.handlesAfterWarmup}–${f.handlesAtEnd} / ${f.handlesIdleAfter}`]]
+      }],
+      svg: lineChart({
+        title: `Soak: ${f.seconds / 60} minutes of mixed traffic (${f.rps} req/s)`,
+        subtitle: `RSS slope after warm-up ${f.rssSlopeMBPerMin} MB/min (dashed: the fit); errors ${f.errors}, timeouts ${f.timeouts}`,
+        xLabel: 'seconds',
+        panels: [
+          {
+            label: 'RSS',
+            unit: 'MB',
+            minZero: false,
+            series: [
+              { name: 'gateway RSS', points: f.rss },
+              { name: 'linear fit', points: [[fitStart, fit.intercept + fit.slope * fitStart], [f.seconds, fit.intercept + fit.slope * f.seconds]], dashed: true }
+            ]
+          },
+          { label: 'Heap used', unit: 'MB', series: [{ name: 'heap used', points: f.heap }, { name: `minimum per ${FLOOR_BUCKET_SECONDS} s`, points: f.heapFloor, dashed: true }] },
+          { label: 'Active handles', unit: 'handles', series: [{ name: 'active handles', points: f.handles }] }
+        ]
+      }),
+      notes: [
+        `The session's 401 (forged token) is expected: ${f.statusCounts['401'] ?? 0} of them. A leak of 1 kB per request at this rate would ` +
+        `raise RSS by about ${round((f.rps * 60 * 1000) / 1e6, 1)} MB/min.`,
+        'RSS can rise without live data rising (V8 reserving more heap, allocator fragmentation): the heap floor — the lowest heap ' +
+        `reading per ${FLOOR_BUCKET_SECONDS} s, close to what survives a major GC — separates the two. Here it moved ${f.heapFloorSlopeMBPerMin} MB/min ` +
+        `against ${f.rssSlopeMBPerMin} MB/min for RSS.`
+      ]
+    }
+  },
+
+  async profile (ctx) {
+    const sim = await startSimulator({ queueMs: 10 })
+    let gateway: GatewayService | undefined
+    try {
+      gateway = await startGateway(sim, { cpuProfile: true, env: { RUN_MAX_ACTIVE_PER_USER: '10' } })
+      const startUs = monotonicUs()
+      const load = await runLoad({ url: gateway.url, connections: CONNECTIONS, duration: 30, requests: session(gateway), timeoutSeconds: 60 })
+      const endUs = monotonicUs()
+      ctx.log(`profiled 30 s of the session mix (${load.responses} requests)`)
+      await gateway.stop()
+      if (!gateway.cpuProfile) throw new Error('the gateway wrote no CPU profile')
+      return summarizeProfile(gateway.cpuProfile, `30 s of the soak's session mix, ${CONNECTIONS} connections`, { startUs, endUs })
+    } finally {
+      await stopAll([sim, gateway])
+    }
+  }
+})
