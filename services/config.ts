@@ -58,6 +58,7 @@ export const ConfigSchema = Type.Object({
   SQLITE_PATH: Type.String({ minLength: 1, default: './data/gateway.db', description: 'embedded store file (:memory: for a throwaway store)' }),
   REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 30 * 86_400, 86_400, 'how long Idempotency-Key replays are kept'),
+  MESSAGE_CACHE_MB: Int(0, 4096, 32, 'memory for cached message pages (served without an upstream call while the thread is unchanged); 0 disables'),
 
   // Rate limits
   RATE_LIMIT_MAX: Int(1, 1_000_000, 120, 'requests per window per user across /api'),
@@ -75,6 +76,7 @@ export const ConfigSchema = Type.Object({
   RUN_POLL_MIN_MS: Int(10, 60_000, 100, 'first poll delay of the polling loop'),
   RUN_POLL_MAX_MS: Int(10, 60_000, 2000, 'largest poll delay of the polling loop'),
   RUN_LEASE_MS: Int(1000, 600_000, 15_000, 'a run whose owner has not renewed its lease for this long is resumed by another worker'),
+  RUN_MAX_UPSTREAM_STREAMS: Int(0, 100_000, 2000, 'upstream response streams held open at once; beyond it, runs no client is streaming are polled (memory stays bounded)'),
   TOOL_TIMEOUT_MS: Int(100, 600_000, 10_000, 'time limit for one tool call'),
   TOOL_WEBHOOK_SECRET: OptionalString('HMAC-SHA256 secret that signs webhook tool calls', { minLength: 16 }),
 

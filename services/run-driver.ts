@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type {
-  Response, ResponseCreateParamsStreaming, ResponseFunctionToolCall, ResponseInputItem, ResponseStreamEvent
+  Response, ResponseCreateParamsBase, ResponseFunctionToolCall, ResponseInputItem, ResponseStreamEvent
 } from 'openai/resources/responses/responses'
 import type { Stream } from 'openai/core/streaming'
 import type { AssistantService } from './assistant-service.ts'
@@ -35,6 +35,11 @@ const STREAM_RESUMES = 2
 const POLL_CALL_TIMEOUT_MS = 15_000
 const CREATE_ATTEMPTS = 3
 const CANCEL_SETTLE_MS = 10_000
+/**
+ * Runs beyond the stream limit are polled; their polls are paced so that, together, they stay near
+ * this many per second however many runs wait (OpenAI counts polls against the request rate limit).
+ */
+const OVERFLOW_POLLS_PER_SECOND = 50
 
 type Stop = 'lease_lost' | 'shutdown'
 class StopDriving extends Error {
@@ -103,16 +108,39 @@ const functionCalls = (response: Response) => response.output.filter((o): o is R
 export function createRunDriver (deps: RunDriverDeps) {
   const { openai, store, budgets, tools, assistants, events, config, log, clock, metrics, workerId } = deps
   const leaseMs = config.RUN_LEASE_MS
-  const driving = new Map<string, { stop: AbortController, wake: () => void }>()
+  const driving = new Map<string, { stop: AbortController, wake: () => void, fence: number }>()
+  /** Open upstream streams and when each last said something. */
+  const streams = new Map<Stream<ResponseStreamEvent>, number>()
+  /** Runs waiting on an upstream response by polling it. */
+  const polling = new Set<string>()
   let closing = false
+
+  // One ticker for every run this process drives (not a timer per run): it renews their leases and
+  // abandons upstream streams that went silent (the polling path takes over).
+  let renewing = false
+  const ticker = setInterval(() => {
+    const now = Date.now()
+    for (const [stream, lastEventAt] of streams) if (now - lastEventAt > STREAM_IDLE_MS) stream.controller.abort()
+    if (renewing || driving.size === 0) return
+    renewing = true
+    Promise.all([...driving].map(([runId, entry]) => store.renewRun(runId, workerId, entry.fence, leaseMs)
+      .then(held => { if (!held) entry.stop.abort(new StopDriving('lease_lost')) })
+      .catch(err => log.warn({ err, runId }, 'lease renewal failed'))))
+      .finally(() => { renewing = false })
+  }, Math.max(100, Math.min(Math.floor(leaseMs / 3), STREAM_IDLE_MS / 3)))
+  ticker.unref()
 
   const seconds = () => Math.floor(clock() / 1000)
 
+  /** Runs kicked here whose driver has not registered yet (it first claims the lease). */
+  const starting = new Set<string>()
+
   function kick (runId: string): void {
-    if (closing || driving.has(runId)) return
+    if (closing || driving.has(runId) || starting.has(runId)) return
+    starting.add(runId)
     // Deferred, so a caller that subscribes to the run's events right after starting it sees them all.
     setImmediate(() => {
-      drive(runId).catch(err => log.error({ err, runId }, 'run driver crashed'))
+      drive(runId).catch(err => log.error({ err, runId }, 'run driver crashed')).finally(() => starting.delete(runId))
     })
   }
 
@@ -121,23 +149,20 @@ export function createRunDriver (deps: RunDriverDeps) {
     const fence = await store.claimRun(runId, workerId, leaseMs)
     if (fence === null) return
     const stop = new AbortController()
-    let wakeCurrent: AbortController | null = null
-    const entry = { stop, wake: () => wakeCurrent?.abort('wake') }
-    driving.set(runId, entry)
-    const renew = setInterval(() => {
-      store.renewRun(runId, workerId, fence, leaseMs)
-        .then(held => { if (!held) stop.abort(new StopDriving('lease_lost')) })
-        .catch(err => log.warn({ err, runId }, 'lease renewal failed'))
-    }, Math.max(100, Math.floor(leaseMs / 3)))
-    renew.unref()
+    // The current wait, aborted on stop, on deadline or when the run is woken (cancel). Linked to
+    // `stop` by hand: AbortSignal.any would leave a composite signal behind for every wait.
+    let current: AbortController | null = null
+    const wake = () => current?.abort('wake')
+    stop.signal.addEventListener('abort', () => current?.abort(stop.signal.reason), { once: true })
+    driving.set(runId, { stop, wake, fence })
     const ctx: DriveContext = {
       runId,
       fence,
       stop: stop.signal,
-      /** A signal for one wait: aborted on stop, on deadline, or when the run is woken (cancel). */
       waitSignal () {
-        wakeCurrent = new AbortController()
-        return AbortSignal.any([stop.signal, wakeCurrent.signal])
+        current = new AbortController()
+        if (stop.signal.aborted) current.abort(stop.signal.reason)
+        return current.signal
       }
     }
     try {
@@ -158,7 +183,6 @@ export function createRunDriver (deps: RunDriverDeps) {
         }
       }
     } finally {
-      clearInterval(renew)
       driving.delete(runId)
     }
   }
@@ -261,7 +285,10 @@ export function createRunDriver (deps: RunDriverDeps) {
     })
     if (round === 0) events.publish(run.id, { event: 'thread.run.in_progress', data: toRunView(run) })
 
-    const params: ResponseCreateParamsStreaming = {
+    // Each open upstream stream holds a connection and its buffers. Past the limit, runs that no
+    // client is streaming are created unstreamed and polled: memory stays bounded however many wait.
+    const streamed = run.stream || streams.size < config.RUN_MAX_UPSTREAM_STREAMS
+    const params: ResponseCreateParamsBase = {
       model: profile.model,
       instructions: profile.instructions,
       conversation: run.thread_id,
@@ -272,13 +299,12 @@ export function createRunDriver (deps: RunDriverDeps) {
       ...(run.top_p !== null ? { top_p: run.top_p } : {}),
       background: true,
       store: true,
-      stream: true,
-      stream_options: { include_obfuscation: false },
+      ...(streamed ? { stream: true, stream_options: { include_obfuscation: false } } : {}),
       metadata: { gateway_run_id: run.id, gateway_round: String(round) }
     }
-    let stream: Stream<ResponseStreamEvent>
+    let created: Stream<ResponseStreamEvent> | Response
     try {
-      stream = await createResponse(params, ctx.stop)
+      created = await createResponse(params, ctx.stop)
     } catch (err) {
       if (ctx.stop.aborted) throw err
       log.warn({ err, runId: run.id }, 'could not start the upstream response')
@@ -290,7 +316,13 @@ export function createRunDriver (deps: RunDriverDeps) {
           : { code, message: 'OpenAI could not start the answer' }
       })
     }
-    const final = await awaitResponse(ctx, run, null, stream)
+    let stream: Stream<ResponseStreamEvent> | null = null
+    if ('id' in created && typeof created.id === 'string') {
+      run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null, pending_input: null })
+    } else {
+      stream = created as Stream<ResponseStreamEvent>
+    }
+    const final = await awaitResponse(ctx, run, stream ? null : run.response_ids.at(-1)!, stream)
     run = (await store.getRun(run.id)) ?? run
     if (!final) return run
     run = await settle(ctx, run, final)
@@ -301,7 +333,7 @@ export function createRunDriver (deps: RunDriverDeps) {
    * Creates the upstream response. Retried only while the upstream has said it did not create it
    * (429/5xx); a retry that finds the conversation locked means an earlier attempt did create it.
    */
-  async function createResponse (params: ResponseCreateParamsStreaming, signal: AbortSignal): Promise<Stream<ResponseStreamEvent>> {
+  async function createResponse (params: ResponseCreateParamsBase, signal: AbortSignal): Promise<Stream<ResponseStreamEvent> | Response> {
     let lastError: unknown
     for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
       try {
@@ -339,7 +371,7 @@ export function createRunDriver (deps: RunDriverDeps) {
         // The stream broke before naming the response: the create may or may not have happened.
         return null
       }
-      return await pollUntilEnd(state.id, signal)
+      return await pollUntilEnd(state.id, signal, run.id)
     } catch (err) {
       if (!(err instanceof StopDriving) && signal.aborted && !ctx.stop.aborted) return null
       throw err
@@ -347,17 +379,12 @@ export function createRunDriver (deps: RunDriverDeps) {
   }
 
   async function consume (ctx: DriveContext, run: RunRecord, stream: Stream<ResponseStreamEvent>, state: { id: string | null, lastSeq: number }, signal: AbortSignal): Promise<Response | null> {
-    let idle: NodeJS.Timeout | undefined
-    const arm = () => {
-      clearTimeout(idle)
-      idle = setTimeout(() => stream.controller.abort(), STREAM_IDLE_MS)
-    }
     const onAbort = () => stream.controller.abort()
     signal.addEventListener('abort', onAbort, { once: true })
-    arm()
+    streams.set(stream, Date.now())
     try {
       for await (const event of stream) {
-        arm()
+        streams.set(stream, Date.now())
         state.lastSeq = event.sequence_number
         if (event.type === 'response.created' && !state.id) {
           state.id = event.response.id
@@ -375,27 +402,34 @@ export function createRunDriver (deps: RunDriverDeps) {
       log.info({ err, runId: run.id }, 'upstream stream ended early')
       return null
     } finally {
-      clearTimeout(idle)
+      streams.delete(stream)
       signal.removeEventListener('abort', onAbort)
     }
   }
 
   /** The always-available path: retrieve until terminal, fast at first, backing off, honouring openai-poll-after-ms. */
-  async function pollUntilEnd (responseId: string, signal: AbortSignal): Promise<Response> {
+  async function pollUntilEnd (responseId: string, signal: AbortSignal, runId = responseId): Promise<Response> {
     let delay = config.RUN_POLL_MIN_MS
-    for (;;) {
-      try {
-        const { data, response } = await openai.responses.retrieve(responseId, {}, { signal, timeout: POLL_CALL_TIMEOUT_MS }).withResponse()
-        if (data.status && TERMINAL_UPSTREAM.has(data.status)) return data
-        const hint = Number(response.headers.get('openai-poll-after-ms'))
-        await sleep(Number.isFinite(hint) && hint > 0 ? Math.min(hint, config.RUN_POLL_MAX_MS * 5) : delay, signal)
-      } catch (err) {
-        if (signal.aborted) throw err
-        if (err instanceof OpenAI.APIError && err.status === 404) throw err
-        log.warn({ err, responseId }, 'poll failed; retrying')
-        await sleep(delay, signal)
+    polling.add(runId)
+    try {
+      for (;;) {
+        try {
+          const { data, response } = await openai.responses.retrieve(responseId, {}, { signal, timeout: POLL_CALL_TIMEOUT_MS }).withResponse()
+          if (data.status && TERMINAL_UPSTREAM.has(data.status)) return data
+          const hint = Number(response.headers.get('openai-poll-after-ms'))
+          await sleep(Number.isFinite(hint) && hint > 0 ? Math.min(hint, config.RUN_POLL_MAX_MS * 5) : delay, signal)
+        } catch (err) {
+          if (signal.aborted) throw err
+          if (err instanceof OpenAI.APIError && err.status === 404) throw err
+          log.warn({ err, responseId }, 'poll failed; retrying')
+          await sleep(delay, signal)
+        }
+        // Backs off to RUN_POLL_MAX_MS, or slower when so many runs poll that they would flood upstream.
+        const paced = Math.ceil(polling.size * 1000 / OVERFLOW_POLLS_PER_SECOND)
+        delay = Math.min(Math.ceil(delay * 1.6), Math.max(config.RUN_POLL_MAX_MS, paced))
       }
-      delay = Math.min(Math.ceil(delay * 1.6), config.RUN_POLL_MAX_MS)
+    } finally {
+      polling.delete(runId)
     }
   }
 
@@ -468,8 +502,8 @@ export function createRunDriver (deps: RunDriverDeps) {
   return {
     kick,
     workerId,
-    /** Runs this process is driving right now. */
-    isDriving: (runId: string) => driving.has(runId),
+    /** Runs this process is driving (or about to: kicked, claiming the lease). */
+    isDriving: (runId: string) => driving.has(runId) || starting.has(runId),
     activeCount: () => driving.size,
     /** Interrupts the current wait of a locally driven run so it sees a cancel at once. */
     wake (runId: string): void {
@@ -478,6 +512,7 @@ export function createRunDriver (deps: RunDriverDeps) {
     /** Stops driving everything and hands the leases back so the runs resume elsewhere (or at next start). */
     async shutdown (): Promise<void> {
       closing = true
+      clearInterval(ticker)
       for (const entry of driving.values()) entry.stop.abort(new StopDriving('shutdown'))
       const deadline = Date.now() + 5000
       while (driving.size > 0 && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 10))

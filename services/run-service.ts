@@ -64,18 +64,25 @@ export function createRunService (deps: RunServiceDeps) {
       const timer = setTimeout(resolveDone, ms)
       const onAbort = () => resolveDone()
       signal?.addEventListener('abort', onAbort, { once: true })
-      // Events only come from a local driver; a run driven elsewhere is re-read from the store.
-      const check = setInterval(() => {
-        store.getRun(runId).then(run => {
-          if (!run || !isActiveRunStatus(run.status)) resolveDone()
-          else ensureDriven(run)
-        }).catch(() => {})
-      }, driver.isDriving(runId) ? LOCAL_CHECK_MS : REMOTE_CHECK_MS)
+      // Events only come from a local driver; a run driven elsewhere is re-read from the store often.
+      // Decided at each check: a run can move here (resumed) or away (lease lost) while we wait.
+      let check: NodeJS.Timeout | undefined
+      let waiting = true
+      const schedule = () => {
+        check = setTimeout(() => {
+          store.getRun(runId).then(run => {
+            if (!run || !isActiveRunStatus(run.status)) resolveDone()
+            else ensureDriven(run)
+          }).catch(() => {}).finally(() => { if (waiting) schedule() })
+        }, driver.isDriving(runId) ? LOCAL_CHECK_MS : REMOTE_CHECK_MS)
+      }
+      schedule()
       try {
         await done
       } finally {
+        waiting = false
         clearTimeout(timer)
-        clearInterval(check)
+        clearTimeout(check)
         signal?.removeEventListener('abort', onAbort)
       }
       return store.getRun(runId)

@@ -7,6 +7,7 @@ import type { Config } from './config.ts'
 import type { FileRecord, Store, ThreadRecord } from './store/types.ts'
 import { ThreadBusy, fromUpstream, notFound, withDetails } from './errors.ts'
 import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
+import { createPageCache } from './page-cache.ts'
 import type { CreateMessageBody, CreateThreadBody, Message, MessageContent, Thread, UpdateThreadBody } from '../schemas/threads.ts'
 
 export interface ThreadServiceDeps {
@@ -23,6 +24,11 @@ const UPSTREAM_PAGE = 100
 /** Upstream item pages scanned for one page of messages (tool items are skipped, not shown). */
 const MAX_SCAN_PAGES = 10
 const DELETE_CONCURRENCY = 4
+/**
+ * Safety net for the message cache: a write the gateway cannot see (an upstream response whose creation
+ * was uncertain finishing late) shows up after at most this long.
+ */
+const MESSAGE_CACHE_TTL_MS = 30_000
 const IMAGE_MIME = /^image\//
 
 export const threadLockKey = (threadId: string) => `thread:${threadId}`
@@ -86,6 +92,9 @@ export function toMessage (item: ConversationItem, threadId: string, seen?: { cr
 export function createThreadService ({ openai, store, config, log, clock }: ThreadServiceDeps) {
   const salt = config.OWNER_HASH_SALT ?? createHmac('sha256', config.OPENAI_API_KEY).update('assistant-gateway owner salt').digest('hex')
   const nowSeconds = () => Math.floor(clock() / 1000)
+  // Every write to a conversation goes through the gateway and bumps the thread's revision, so a page
+  // read at an unchanged revision is still right: served without calling upstream (BASELINES.md).
+  const pages = createPageCache<ListPage<Message>>({ maxBytes: config.MESSAGE_CACHE_MB * 1024 * 1024, ttlMs: MESSAGE_CACHE_TTL_MS, now: clock })
 
   /** Defence in depth: the upstream conversation records a salted hash of its owner, never the raw id. */
   function ownerHash (userId: string): string {
@@ -144,7 +153,8 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
         metadata: body.metadata ?? {},
         created_at: now,
         updated_at: now,
-        token_estimate: messages.reduce((n, m) => n + estimateTokens(m.content), 0)
+        token_estimate: messages.reduce((n, m) => n + estimateTokens(m.content), 0),
+        revision: 0
       }
       await store.createThread(record)
       if (messages.length > 0) {
@@ -233,7 +243,10 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
      * requested order, non-message items skipped, until `limit` messages (plus one to know has_more).
      */
     async listMessages (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Message>> {
-      await ownedThread(userId, threadId)
+      const thread = await ownedThread(userId, threadId)
+      const key = `${threadId}\n${thread.revision}\n${query.order}\n${query.limit}\n${query.after ?? ''}`
+      const cached = pages.get(key)
+      if (cached) return cached
       const found: Message[] = []
       let after = query.after
       let upstreamHasMore = true
@@ -261,7 +274,9 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
         const record = seen.get(message.id)
         if (record) Object.assign(message, { created_at: record.created_at, run_id: record.run_id })
       }
-      return listPage(data, found.length > query.limit || upstreamHasMore)
+      const page = listPage(data, found.length > query.limit || upstreamHasMore)
+      pages.set(key, page, data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64))
+      return page
     }
   }
 }

@@ -108,9 +108,10 @@ for i = 1, math.min(#members, limit) do out[#out + 1] = redis.call('HGETALL', re
 return out`,
 
   /** KEYS: record. ARGV: prefix, field/value pairs. */
-  updateRecord: `
+  updateThread: `
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
 if #ARGV > 1 then redis.call('HSET', KEYS[1], unpack(ARGV, 2)) end
+redis.call('HINCRBY', KEYS[1], 'revision', 1)
 return redis.call('HGETALL', KEYS[1])`,
 
   /** KEYS: thread, its messages, its runs index. ARGV: prefix, thread id. */

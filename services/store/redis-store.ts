@@ -37,7 +37,7 @@ type Fields<T> = ReadonlyArray<readonly [keyof T & string, FieldKind]>
 // Raw fields are the ones the scripts compare or build keys from; everything else is JSON text.
 const THREAD_FIELDS: Fields<ThreadRecord> = [
   ['id', 'raw'], ['owner', 'raw'], ['title', 'json'], ['metadata', 'json'], ['created_at', 'json'],
-  ['updated_at', 'json'], ['token_estimate', 'json']
+  ['updated_at', 'json'], ['token_estimate', 'json'], ['revision', 'json']
 ]
 const FILE_FIELDS: Fields<FileRecord> = [
   ['id', 'raw'], ['owner', 'raw'], ['filename', 'json'], ['bytes', 'json'], ['purpose', 'json'], ['mime', 'json'], ['created_at', 'json']
@@ -226,7 +226,7 @@ function redisStore (client: Redis, prefix: string, clock: () => number): Store 
 
     async updateThread (id, patch) {
       const allowed = Object.fromEntries(Object.entries(patch).filter(([name, value]) => THREAD_PATCHABLE.has(name) && value !== undefined))
-      return decode(await script('updateRecord', [keys.thread(id)], encode(allowed as Partial<ThreadRecord>, THREAD_FIELDS)), THREAD_FIELDS)
+      return decode(await script('updateThread', [keys.thread(id)], encode(allowed as Partial<ThreadRecord>, THREAD_FIELDS)), THREAD_FIELDS)
     },
 
     async deleteThread (id) {

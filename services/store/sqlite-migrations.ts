@@ -170,6 +170,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN creating_since INTEGER;
       ALTER TABLE threads ADD COLUMN token_estimate INTEGER NOT NULL DEFAULT 0;
     `
+  },
+  {
+    version: 3,
+    name: 'thread revisions',
+    // Bumped by every thread update, so the gateway can cache a thread's message pages safely.
+    sql: 'ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;'
   }
 ]
 

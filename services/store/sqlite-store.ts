@@ -80,7 +80,8 @@ const rowToThread = (row: Row): ThreadRecord => ({
   metadata: JSON.parse(row.metadata as string),
   created_at: row.created_at as number,
   updated_at: row.updated_at as number,
-  token_estimate: row.token_estimate as number
+  token_estimate: row.token_estimate as number,
+  revision: row.revision as number
 })
 
 const rowToFile = (row: Row): FileRecord => ({
@@ -300,8 +301,8 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
     // Threads
 
     async createThread (thread) {
-      run('INSERT INTO threads (id, owner, title, metadata, created_at, updated_at, token_estimate) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        thread.id, thread.owner, thread.title, JSON.stringify(thread.metadata), thread.created_at, thread.updated_at, thread.token_estimate)
+      run('INSERT INTO threads (id, owner, title, metadata, created_at, updated_at, token_estimate, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        thread.id, thread.owner, thread.title, JSON.stringify(thread.metadata), thread.created_at, thread.updated_at, thread.token_estimate, thread.revision)
     },
 
     async getThread (id) {
@@ -322,8 +323,9 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
         if (patch.metadata !== undefined) next.metadata = patch.metadata
         if (patch.updated_at !== undefined) next.updated_at = patch.updated_at
         if (patch.token_estimate !== undefined) next.token_estimate = patch.token_estimate
-        run('UPDATE threads SET title = ?, metadata = ?, updated_at = ?, token_estimate = ? WHERE id = ?',
-          next.title, JSON.stringify(next.metadata), next.updated_at, next.token_estimate, id)
+        next.revision += 1
+        run('UPDATE threads SET title = ?, metadata = ?, updated_at = ?, token_estimate = ?, revision = ? WHERE id = ?',
+          next.title, JSON.stringify(next.metadata), next.updated_at, next.token_estimate, next.revision, id)
         return next
       })
     },

@@ -19,6 +19,11 @@ export interface ThreadRecord {
   updated_at: number
   /** Upper estimate of the input tokens the thread's next response reads (budget reservations). */
   token_estimate: number
+  /**
+   * Bumped by every updateThread. Every write to the conversation goes through the gateway and updates
+   * the thread, so an unchanged revision means unchanged messages (what the message cache relies on).
+   */
+  revision: number
 }
 
 export interface MessageRecord {
@@ -198,6 +203,7 @@ export interface Store {
   getThread (id: string): Promise<ThreadRecord | null>
   /** The caller's threads, newest first for desc; `after` is a thread id from a previous page. */
   listThreads (owner: string, page: PageQuery): Promise<Page<ThreadRecord>>
+  /** Applies the patch and increments `revision`, atomically. */
   updateThread (id: string, patch: Partial<Pick<ThreadRecord, 'title' | 'metadata' | 'updated_at' | 'token_estimate'>>): Promise<ThreadRecord | null>
   /** Removes the thread, its message index and its runs. */
   deleteThread (id: string): Promise<void>

@@ -237,3 +237,28 @@ t.test('a failed create is not stored: the retry with the same key goes through'
   t.equal(retry.statusCode, 201)
   t.equal(retry.headers['idempotent-replayed'], undefined)
 })
+
+t.test('message pages are served from cache while the thread is unchanged, and never stale after a write', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: 'first' }] } })).json()
+  const list = async () => (await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: alice })).json()
+  const upstreamLists = () => sim.counters()['GET /v1/conversations/{conversation_id}/items'] ?? 0
+
+  const first = await list()
+  const calls = upstreamLists()
+  t.same(await list(), first, 'the same page')
+  t.same(await list(), first)
+  t.equal(upstreamLists(), calls, 'no upstream call while nothing changed')
+
+  await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'second' } })
+  t.equal((await list()).data[0].content[0].text.value, 'second', 'a new message is seen at once')
+
+  await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  const afterRun = await list()
+  t.equal(afterRun.data[0].role, 'assistant', 'the answer of a finished run is seen at once')
+
+  const other = (await app.inject({ url: `/api/openai/threads/${thread.id}/messages?order=asc&limit=1`, headers: alice })).json()
+  t.equal(other.data[0].content[0].text.value, 'first', 'pages of other queries are cached separately')
+  t.equal((await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: bob })).statusCode, 404, 'ownership is still checked on every read')
+})

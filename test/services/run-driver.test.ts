@@ -145,3 +145,17 @@ t.test('shutdown hands runs back: the lease is released at once, the run stays a
   t.equal(record!.status, 'in_progress', 'still active, for another process to resume')
   t.equal(record!.lease_owner, null, 'lease handed back')
 })
+
+t.test('past RUN_MAX_UPSTREAM_STREAMS runs are polled; runs a client streams still get their stream', async t => {
+  const { app, sim } = await setup(t, { RUN_MAX_UPSTREAM_STREAMS: '0' })
+  const polled = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'Polled answer [slow:300]')}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(polled.statusCode, 200)
+  t.equal(polled.json().status, 'completed')
+  const record = await app.store.getRun(polled.json().id)
+  t.notOk(sim.peek.response(record!.response_ids[0]!)!.stream, 'created without a stream')
+  t.ok(sim.counters()['GET /v1/responses/{response_id}']! >= 2, 'its end was found by polling')
+
+  const streamed = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'Streamed answer')}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
+  t.ok(streamed.body.includes('thread.message.delta'), 'a streaming client still sees the answer in pieces')
+  t.match(streamed.body, /event: thread\.run\.completed/)
+})

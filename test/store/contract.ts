@@ -41,7 +41,7 @@ class FakeClock {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 const thread = (id: string, owner: string, createdAt: number, extra: Partial<ThreadRecord> = {}): ThreadRecord => ({
-  id, owner, title: null, metadata: {}, created_at: createdAt, updated_at: createdAt, token_estimate: 0, ...extra
+  id, owner, title: null, metadata: {}, created_at: createdAt, updated_at: createdAt, token_estimate: 0, revision: 0, ...extra
 })
 
 const makeRun = (id: string, threadId: string, owner: string, extra: Partial<RunRecord> = {}): RunRecord => newRunRecord({
@@ -148,16 +148,20 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
       t.same(await store.getThread('th_a'), a, 'the original is untouched')
 
       const renamed = await store.updateThread('th_a', { title: 'Renamed', updated_at: 150 })
-      t.same(renamed, { ...a, title: 'Renamed', updated_at: 150 }, 'metadata kept when not in the patch')
+      t.same(renamed, { ...a, title: 'Renamed', updated_at: 150, revision: 1 }, 'metadata kept when not in the patch; the revision bumped')
       t.same(await store.getThread('th_a'), renamed)
       const remeta = await store.updateThread('th_a', { metadata: { only: 'this' } })
-      t.same(remeta, { ...a, title: 'Renamed', updated_at: 150, metadata: { only: 'this' } }, 'metadata is replaced, not merged')
+      t.same(remeta, { ...a, title: 'Renamed', updated_at: 150, metadata: { only: 'this' }, revision: 2 }, 'metadata is replaced, not merged')
       const untitled = await store.updateThread('th_a', { title: null })
       t.equal(untitled?.title, null, 'title can be cleared')
       const estimated = await store.updateThread('th_a', { token_estimate: 1234 })
       t.equal(estimated?.token_estimate, 1234, 'the token estimate is set')
       t.equal((await store.getThread('th_a'))?.token_estimate, 1234)
       t.equal((await store.updateThread('th_a', { title: 'again' }))?.token_estimate, 1234, 'and kept by other patches')
+      const before = (await store.getThread('th_a'))!.revision
+      t.equal((await store.updateThread('th_a', {}))?.revision, before + 1, 'every update bumps the revision, even an empty one')
+      const racers = await Promise.all(Array.from({ length: 10 }, () => store.updateThread('th_a', { token_estimate: 1 })))
+      t.same(racers.map(r => r!.revision).sort((x, y) => x - y), Array.from({ length: 10 }, (_, i) => before + 2 + i), 'concurrent updates each get their own revision')
       t.equal(await store.updateThread('th_missing', { title: 'x' }), null)
       t.equal(await store.getThread('th_missing'), null, 'update does not create')
     })
