@@ -1,5 +1,6 @@
 import { spawn, execFileSync } from 'node:child_process'
 import { once } from 'node:events'
+import { rmSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { tempDir } from './helpers/build.ts'
@@ -45,4 +46,35 @@ t.test('npm run token mints tokens with the configured secret', async t => {
   t.equal(claims.exp - claims.iat, 60)
   t.throws(() => run(['--sub', ''], {}), 'an empty subject is refused')
   t.throws(() => run([], { JWT_JWKS_URL: 'https://idp/jwks' }), 'with an identity provider, tokens come from it')
+})
+
+t.test('npm run build emits JavaScript that runs on its own', async t => {
+  // Inside the repository (git-ignored), so the compiled files resolve the project's node_modules.
+  const out = join(ROOT, '.tap', `build-test-${process.pid}`)
+  t.teardown(() => rmSync(out, { recursive: true, force: true }))
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.ts'), '--out-dir', out], { stdio: 'ignore' })
+  const cwd = tempDir(t)
+  const child = spawn(process.execPath, [join(out, 'server.js')], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '', OPENAI_API_KEY: 'sk-test', JWT_SECRET: 'x'.repeat(40), HOST: '127.0.0.1', PORT: '0', SQLITE_PATH: join(cwd, 'gw.db') },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  const exited = once(child, 'exit')
+  t.teardown(async () => { if (child.exitCode === null) { child.kill('SIGKILL'); await exited } })
+  let out2 = ''
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`compiled server did not start:\n${out2}`)), 20_000)
+    const onData = (c: Buffer) => {
+      out2 += c
+      const match = /Server listening at (http:\/\/\S+?)"/.exec(out2)
+      if (match) { clearTimeout(timer); resolve(match[1]!) }
+    }
+    child.stdout.on('data', onData)
+    child.stderr.on('data', onData)
+  })
+  t.equal((await fetch(`${url}/health/ready`)).status, 200)
+  t.equal((await fetch(`${url}/docs/json`)).status, 200)
+  child.kill('SIGTERM')
+  const [code] = await Promise.race([exited, new Promise<[string]>(resolve => setTimeout(() => resolve(['did not exit']), 15_000))])
+  t.equal(code, 0, 'stops cleanly on SIGTERM')
 })

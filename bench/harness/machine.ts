@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import { ROOT } from './processes.ts'
+import { ROOT, startNodeFlags } from './processes.ts'
 
 export interface Machine {
   cpu: string
@@ -12,6 +12,8 @@ export interface Machine {
   commit: string
   /** BENCH_GATEWAY_NODE_OPTIONS, when an experiment set it. */
   gatewayNodeOptions?: string
+  /** The node flags of `npm start` the gateway ran with, plus any experiment's. */
+  gatewayNodeFlags?: string
 }
 
 function git (...args: string[]): string {
@@ -33,6 +35,7 @@ export function describeMachine (): Machine {
     node: process.version,
     date: new Date().toISOString(),
     commit: commit ? `${commit}${dirty ? ' (with uncommitted changes)' : ''}` : 'unknown',
-    ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {})
+    ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {}),
+    gatewayNodeFlags: [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)].join(' ')
   }
 }

@@ -7,6 +7,13 @@ import { join } from 'node:path'
 import type { SimulatorOptions } from '../../simulator/index.ts'
 
 export const ROOT = join(import.meta.dirname, '..', '..')
+
+/** The node flags `npm start` runs the gateway with (package.json), so the bench measures what ships. */
+export function startNodeFlags (): string[] {
+  const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? ''
+  const words = start.split(/\s+/)
+  return words.slice(words.indexOf('node') + 1, words.indexOf('server.ts')).filter(w => w.startsWith('--'))
+}
 export const SIM_KEY = 'sk-bench-local'
 const LOG_LINES = 200
 const STOP_GRACE_MS = 10_000
@@ -156,7 +163,9 @@ export async function startGateway (sim: SimulatorService, options: GatewayOptio
     ...options.env
   }
   const profileDir = options.cpuProfile ? mkdtempSync(join(cwd, 'profile-')) : null
-  const args = [...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, 'server.ts')]
+  // The gateway runs with the node flags of `npm start` (what ships), plus BENCH_GATEWAY_NODE_ARGS for experiments.
+  const extra = [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  const args = [...extra, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, 'server.ts')]
   const service = spawnService('gateway', args, env, cwd, url)
   const stop = service.stop
   const gateway: GatewayService = {

@@ -85,6 +85,7 @@ export function renderMarkdown (results: BenchResults, scenarios: Scenario[]): s
       columns: ['', ''],
       rows: [['CPU', m.cpu], ['cores', m.cores], ['memory', `${m.memoryGB} GB`], ['OS', m.os], ['Node.js', m.node],
         ['date', m.date], ['commit', m.commit], ['command', `\`${results.command}\``], ['total wall time', `${Math.round(results.seconds)} s`],
+        ...(m.gatewayNodeFlags ? [['gateway node flags (as `npm start`)', `\`${m.gatewayNodeFlags}\``]] : []),
         ...(m.gatewayNodeOptions ? [['gateway NODE_OPTIONS (experiment)', `\`${m.gatewayNodeOptions}\``]] : [])]
     }),
     '',

@@ -1,7 +1,8 @@
 import { cpuDelta, cpuTimeOf } from '../harness/cpu.ts'
 import { runLoad } from '../harness/load.ts'
 import { counterDelta, requestJson, totalOf, userOf } from '../harness/http.ts'
-import { SIM_KEY, sleep, startGateway, startPortkey, startSimulator, stopAll, type GatewayService, type Service, type SimulatorService } from '../harness/processes.ts'
+import { rmSync } from 'node:fs'
+import { SIM_KEY, sleep, startGateway, startPortkey, startSimulator, stopAll, tempDir, type GatewayService, type Service, type SimulatorService } from '../harness/processes.ts'
 import { monotonicUs, summarizeProfile } from '../harness/profile.ts'
 import { median, percentile, round } from '../harness/stats.ts'
 import { barChart } from '../report/svg.ts'
@@ -13,7 +14,7 @@ const WARMUP_SECONDS = 2
 const CONCURRENCY = 50
 const PROFILE_SECONDS = 10
 
-type TargetKey = 'directItems' | 'gateway' | 'gatewayOwn' | 'directResponse' | 'portkey'
+type TargetKey = 'directItems' | 'gateway' | 'gatewayUncached' | 'gatewayOwn' | 'directResponse' | 'portkey'
 
 /** `server`: the process answering the request, whose CPU time is read. */
 interface Target { key: TargetKey, label: string, floor: TargetKey | null, url: string, headers: Record<string, string>, server: number }
@@ -31,8 +32,10 @@ export interface OverheadFigures {
   rounds: number
   secondsPerMeasurement: number
   targets: Record<TargetKey, TargetFigures>
-  added: { gateway: Added, gatewayOwn: Added, portkey: Added }
+  added: { gateway: Added, gatewayUncached: Added, gatewayOwn: Added, portkey: Added }
   gatewayUpstreamCallsPerRequest: number
+  /** Older results files lack it. */
+  uncachedUpstreamCallsPerRequest?: number
 }
 
 async function fixtures (sim: SimulatorService, gateway: GatewayService) {
@@ -56,16 +59,21 @@ async function fixtures (sim: SimulatorService, gateway: GatewayService) {
 async function measure (ctx: ScenarioContext): Promise<OverheadFigures> {
   let sim: SimulatorService | undefined
   let gateway: GatewayService | undefined
+  let uncached: GatewayService | undefined
   let portkey: Service | undefined
+  const dir = tempDir()
   try {
     sim = await startSimulator({ generationMs: 50, queueMs: 0 })
-    gateway = await startGateway(sim)
+    gateway = await startGateway(sim, { dir })
+    // The same store and tokens with the message cache off: every read goes upstream (a first read).
+    uncached = await startGateway(sim, { dir, jwtSecret: gateway.jwtSecret, env: { MESSAGE_CACHE_MB: '0' } })
     portkey = await startPortkey()
     const { user, threadId, responseId, simAuth } = await fixtures(sim, gateway)
     // The exact upstream request the gateway makes for a default page (limit 20 → 21 to learn has_more).
     const targets: Target[] = [
       { key: 'directItems', label: 'simulator direct: GET /v1/conversations/{id}/items', floor: null, url: `${sim.v1}/conversations/${threadId}/items?order=desc&limit=21`, headers: simAuth, server: sim.pid },
       { key: 'gateway', label: 'gateway: GET /api/openai/threads/{id}/messages', floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: gateway.pid },
+      { key: 'gatewayUncached', label: 'gateway, message cache off: the same (always upstream)', floor: 'directItems', url: `${uncached.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: uncached.pid },
       // No upstream call: what the gateway's own pipeline (JWT, rate limit, store, reply) costs.
       { key: 'gatewayOwn', label: 'gateway: GET /api/openai/threads/{id} (no upstream call)', floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}`, headers: user.headers, server: gateway.pid },
       { key: 'directResponse', label: 'simulator direct: GET /v1/responses/{id}', floor: null, url: `${sim.v1}/responses/${responseId}`, headers: simAuth, server: sim.pid },
@@ -89,14 +97,13 @@ async function measure (ctx: ScenarioContext): Promise<OverheadFigures> {
     const rps = new Map<TargetKey, number[]>(targets.map(t => [t.key, []]))
     const statuses = new Map<TargetKey, Record<string, number>>(targets.map(t => [t.key, {}]))
     const cpu = new Map<TargetKey, { userMs: number, systemMs: number, requests: number }>(targets.map(t => [t.key, { userMs: 0, systemMs: 0, requests: 0 }]))
-    let gatewayResponses = 0
-    let gatewayUpstream = 0
+    const upstreamCalls = new Map<TargetKey, { upstream: number, responses: number }>([['gateway', { upstream: 0, responses: 0 }], ['gatewayUncached', { upstream: 0, responses: 0 }]])
     for (let round = 0; round < ROUNDS; round++) {
       // Rotating the order spreads the machine's drift over all targets.
       const order = targets.map((_, i) => targets[(i + round) % targets.length])
       for (const target of order) {
         ctx.log(`round ${round + 1}/${ROUNDS}: ${target.label}`)
-        const before = target.key === 'gateway' ? (await sim.stats()).counters : null
+        const before = target.key === 'gateway' || target.key === 'gatewayUncached' ? (await sim.stats()).counters : null
         const cpuBefore = cpuTimeOf(target.server)
         const c1 = await runLoad({ url: target.url, headers: target.headers, connections: 1, duration: SECONDS, keepLatencies: true })
         const used = cpuDelta(cpuBefore, cpuTimeOf(target.server))
@@ -108,8 +115,9 @@ async function measure (ctx: ScenarioContext): Promise<OverheadFigures> {
         }
         const c50 = await runLoad({ url: target.url, headers: target.headers, connections: CONCURRENCY, duration: SECONDS })
         if (before) {
-          gatewayUpstream += totalOf(counterDelta(before, (await sim.stats()).counters))
-          gatewayResponses += c1.responses + c50.responses
+          const calls = upstreamCalls.get(target.key)!
+          calls.upstream += totalOf(counterDelta(before, (await sim.stats()).counters))
+          calls.responses += c1.responses + c50.responses
         }
         latencies.get(target.key)!.push(...c1.latencies)
         rps.get(target.key)!.push(c50.rps)
@@ -145,11 +153,13 @@ async function measure (ctx: ScenarioContext): Promise<OverheadFigures> {
       rounds: ROUNDS,
       secondsPerMeasurement: SECONDS,
       targets: figures,
-      added: { gateway: added('gateway', 'directItems'), gatewayOwn: added('gatewayOwn', 'directItems'), portkey: added('portkey', 'directResponse') },
-      gatewayUpstreamCallsPerRequest: round(gatewayUpstream / Math.max(1, gatewayResponses), 3)
+      added: { gateway: added('gateway', 'directItems'), gatewayUncached: added('gatewayUncached', 'directItems'), gatewayOwn: added('gatewayOwn', 'directItems'), portkey: added('portkey', 'directResponse') },
+      gatewayUpstreamCallsPerRequest: round(upstreamCalls.get('gateway')!.upstream / Math.max(1, upstreamCalls.get('gateway')!.responses), 3),
+      uncachedUpstreamCallsPerRequest: round(upstreamCalls.get('gatewayUncached')!.upstream / Math.max(1, upstreamCalls.get('gatewayUncached')!.responses), 3)
     }
   } finally {
-    await stopAll([sim, gateway, portkey])
+    await stopAll([sim, gateway, uncached, portkey])
+    rmSync(dir, { recursive: true, force: true })
   }
 }
 
@@ -159,7 +169,9 @@ export default defineScenario<OverheadFigures>({
   name: 'overhead',
   title: '1. Overhead on a proxied read',
   description: 'The SPA\'s most frequent read, `GET /api/openai/threads/:id/messages` (JWT check, rate limit, ownership lookup in SQLite, ' +
-    'one upstream `GET /v1/conversations/{id}/items`, mapping), against the same upstream call made directly to the simulator; and the ' +
+    'then the page — from the gateway\'s message cache while the thread is unchanged, else one upstream `GET /v1/conversations/{id}/items` ' +
+    'and mapping), against the same upstream call made directly to the simulator; the same gateway with the cache off shows the cost of a ' +
+    'read that goes upstream (a first read, or one after a write); and the ' +
     'Portkey AI Gateway 1.15.2 forwarding `GET /v1/responses/{id}` to the same simulator against that call made directly (its generic ' +
     'passthrough fails for conversation items). Added latency = the proxy\'s percentile − the direct call\'s percentile at concurrency 1; ' +
     `throughput at concurrency ${CONCURRENCY} as a share of the direct call. ${ROUNDS} rounds of ${SECONDS} s per target and concurrency, targets in rotating order, ` +
@@ -174,8 +186,10 @@ export default defineScenario<OverheadFigures>({
     return [{
       goal: 'Overhead median ≤ 1 ms and below Portkey\'s in the same run',
       met: gw <= 1 && gw < pk,
-      evidence: `gateway adds ${fmt(gw)} ms at the median (p99 ${fmt(f.added.gateway.p99Ms)} ms), ${fmt(f.added.gatewayOwn.p50Ms)} ms of it without the upstream call; ` +
-        `Portkey adds ${fmt(pk)} ms (p99 ${fmt(f.added.portkey.p99Ms)} ms); CPU per request: gateway ${cpu('gateway')} ms, Portkey ${cpu('portkey')} ms`
+      evidence: `gateway adds ${fmt(gw)} ms at the median (p99 ${fmt(f.added.gateway.p99Ms)} ms) for a repeated read served from its message cache; ` +
+        (f.added.gatewayUncached ? `${fmt(f.added.gatewayUncached.p50Ms)} ms (p99 ${fmt(f.added.gatewayUncached.p99Ms)} ms) for a read that goes upstream; ` : '') +
+        `Portkey adds ${fmt(pk)} ms (p99 ${fmt(f.added.portkey.p99Ms)} ms); CPU per request: gateway ${cpu('gateway')} ms` +
+        (f.targets.gatewayUncached ? ` (${cpu('gatewayUncached')} ms upstream)` : '') + `, Portkey ${cpu('portkey')} ms`
     }]
   },
 
@@ -194,7 +208,7 @@ export default defineScenario<OverheadFigures>({
     return {
       tables: [{
         columns: ['request', 'c=1 p50 (ms)', 'c=1 p99 (ms)', 'added p50 (ms)', 'added p99 (ms)', 'server CPU per request, c=1 (ms)', `c=${CONCURRENCY} req/s`, 'share of direct'],
-        rows: (['directItems', 'gateway', 'gatewayOwn', 'directResponse', 'portkey'] as TargetKey[]).map(row)
+        rows: (['directItems', 'gateway', 'gatewayUncached', 'gatewayOwn', 'directResponse', 'portkey'] as TargetKey[]).filter(k => t[k]).map(row)
       }],
       svg: barChart({
         title: 'Overhead on a proxied read: latency added over the direct upstream call (c=1)',
@@ -203,6 +217,7 @@ export default defineScenario<OverheadFigures>({
         series: ['median', 'p99'],
         groups: [
           { label: 'assistant-gateway', bars: [{ series: 'median', value: f.added.gateway.p50Ms }, { series: 'p99', value: f.added.gateway.p99Ms, label: `${fmt(f.added.gateway.p99Ms)} ms · ${(f.added.gateway.rpsShare * 100).toFixed(0)} % req/s` }] },
+          ...(f.added.gatewayUncached ? [{ label: 'gateway, cache off (upstream)', bars: [{ series: 'median', value: f.added.gatewayUncached.p50Ms }, { series: 'p99', value: f.added.gatewayUncached.p99Ms, label: `${fmt(f.added.gatewayUncached.p99Ms)} ms · ${(f.added.gatewayUncached.rpsShare * 100).toFixed(0)} % req/s` }] }] : []),
           { label: 'gateway, no upstream call', bars: [{ series: 'median', value: f.added.gatewayOwn.p50Ms }, { series: 'p99', value: f.added.gatewayOwn.p99Ms }] },
           { label: 'Portkey 1.15.2', bars: [{ series: 'median', value: f.added.portkey.p50Ms }, { series: 'p99', value: f.added.portkey.p99Ms, label: `${fmt(f.added.portkey.p99Ms)} ms · ${(f.added.portkey.rpsShare * 100).toFixed(0)} % req/s` }] }
         ],
@@ -210,7 +225,10 @@ export default defineScenario<OverheadFigures>({
       }),
       notes: [
         `Each row pools ${f.rounds} × ${f.secondsPerMeasurement} s at c=1 (${t.gateway.c1.n} gateway samples); response times are autocannon's per-response hrtime, not its 1 ms histogram. ` +
-        `req/s is the median of the ${f.rounds} rounds. The gateway made ${f.gatewayUpstreamCallsPerRequest} upstream calls per messages request. ` +
+        `req/s is the median of the ${f.rounds} rounds. The gateway made ${f.gatewayUpstreamCallsPerRequest} upstream calls per messages request` +
+        (f.uncachedUpstreamCallsPerRequest !== undefined ? ` (${f.uncachedUpstreamCallsPerRequest} with the cache off). ` : '. ') +
+        'Every write to a conversation goes through the gateway and bumps the thread\'s revision, so a page read at an unchanged revision is ' +
+        'served from memory (`MESSAGE_CACHE_MB`) without calling upstream — the gain BASELINES.md points at beyond what a proxy can do. ' +
         '"Server CPU" is the user + system CPU time of the process answering (the simulator for direct calls, the gateway, Portkey) ' +
         'per request, from /proc/<pid>/stat: it barely depends on how busy the machine is, so it is the steadiest cost figure here; ' +
         'system time is the kernel\'s share (socket reads and writes on loopback).',
