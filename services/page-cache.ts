@@ -1,6 +1,8 @@
 /**
- * A small LRU for list pages, bounded by entries' approximate size in bytes, with a time limit as a
- * safety net. Values are shared, not copied: callers must not mutate what they put in or get out.
+ * A small cache for list pages: entries live `ttlMs`, oldest first out, and the whole is bounded by the
+ * entries' approximate size in bytes. Insertion order is expiry order, so every insert also sweeps the
+ * expired entries at the front: pages nobody reads again (a deleted thread's) leave on time instead of
+ * waiting for the size bound. Values are shared, not copied: callers must not mutate them.
  */
 export function createPageCache<T> ({ maxBytes, ttlMs, now = Date.now }: { maxBytes: number, ttlMs: number, now?: () => number }) {
   const entries = new Map<string, { value: T, bytes: number, expiresAt: number }>()
@@ -13,28 +15,26 @@ export function createPageCache<T> ({ maxBytes, ttlMs, now = Date.now }: { maxBy
     bytes -= entry.bytes
   }
 
+  function sweep (at: number): void {
+    for (const [key, entry] of entries) {
+      if (entry.expiresAt > at && bytes <= maxBytes) break
+      drop(key)
+    }
+  }
+
   return {
     get (key: string): T | undefined {
       const entry = entries.get(key)
-      if (!entry) return undefined
-      if (entry.expiresAt <= now()) {
-        drop(key)
-        return undefined
-      }
-      // Most recently used last: Map keeps insertion order.
-      entries.delete(key)
-      entries.set(key, entry)
+      if (!entry || entry.expiresAt <= now()) return undefined
       return entry.value
     },
     set (key: string, value: T, size: number): void {
       if (maxBytes <= 0 || size > maxBytes / 4) return
+      const at = now()
       drop(key)
-      entries.set(key, { value, bytes: size, expiresAt: now() + ttlMs })
+      entries.set(key, { value, bytes: size, expiresAt: at + ttlMs })
       bytes += size
-      for (const oldest of entries.keys()) {
-        if (bytes <= maxBytes) break
-        drop(oldest)
-      }
+      sweep(at)
     },
     get size () { return entries.size },
     get bytes () { return bytes }

@@ -133,6 +133,8 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
     ownedThread,
     ownedFiles,
     ownerHash,
+    /** Size of the message page cache, for metrics. */
+    messageCache: { get bytes () { return pages.bytes }, get entries () { return pages.size } },
 
     async create (userId: string, body: CreateThreadBody): Promise<Thread> {
       const messages = body.messages ?? []

@@ -261,4 +261,7 @@ t.test('message pages are served from cache while the thread is unchanged, and n
   const other = (await app.inject({ url: `/api/openai/threads/${thread.id}/messages?order=asc&limit=1`, headers: alice })).json()
   t.equal(other.data[0].content[0].text.value, 'first', 'pages of other queries are cached separately')
   t.equal((await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: bob })).statusCode, 404, 'ownership is still checked on every read')
+  const metrics = (await app.inject({ url: '/metrics' })).body
+  t.match(metrics, /message_cache_entries [1-9]/, 'the cache size is a metric')
+  t.match(metrics, /message_cache_bytes [1-9]/)
 })
