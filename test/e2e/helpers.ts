@@ -10,6 +10,7 @@ import { buildServer } from '../../server.ts'
 import { startSpaServer, type SpaServer } from '../../examples/spa/server.ts'
 import type { Simulator } from '../../simulator/index.ts'
 import { tempDir, testConfig } from '../helpers/build.ts'
+import { wav } from '../fixtures/samples.ts'
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 export const ARTIFACTS = join(import.meta.dirname, 'artifacts')
@@ -147,24 +148,7 @@ export function selfSignedCertificate (t: Test): Certificate {
 
 /** A mono 16-bit PCM WAV: a tone that Chromium's fake microphone plays in a loop. */
 export function writeToneWav (file: string, seconds = 2, sampleRate = 48_000): void {
-  const samples = seconds * sampleRate
-  const wav = Buffer.alloc(44 + samples * 2)
-  wav.write('RIFF', 0)
-  wav.writeUInt32LE(36 + samples * 2, 4)
-  wav.write('WAVEfmt ', 8)
-  wav.writeUInt32LE(16, 16) // fmt chunk size
-  wav.writeUInt16LE(1, 20) // PCM
-  wav.writeUInt16LE(1, 22) // mono
-  wav.writeUInt32LE(sampleRate, 24)
-  wav.writeUInt32LE(sampleRate * 2, 28) // byte rate
-  wav.writeUInt16LE(2, 32) // block align
-  wav.writeUInt16LE(16, 34) // bits per sample
-  wav.write('data', 36)
-  wav.writeUInt32LE(samples * 2, 40)
-  for (let i = 0; i < samples; i++) {
-    wav.writeInt16LE(Math.round(Math.sin(2 * Math.PI * 440 * i / sampleRate) * 12_000), 44 + i * 2)
-  }
-  writeFileSync(file, wav)
+  writeFileSync(file, wav({ seconds, sampleRate }))
 }
 
 /** Requests to the API itself (not CORS preflights). */
