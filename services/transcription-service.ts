@@ -49,8 +49,11 @@ function upstreamError (err: unknown): Error {
 
 /**
  * Transcribes spooled audio with the configured model. The audio budget is reserved before anything
- * is sent (the declared duration, the exact WAV/FLAC length, or an upper bound from the byte count),
- * settled to what OpenAI reports (or the reservation when it reports tokens only), released on failure.
+ * is sent: the length the container states (every accepted format has one, except fragmented MP4),
+ * else the declared duration, else an upper bound from the byte count; a stated or declared length is
+ * never trusted below what the byte count allows at 320 kbit/s. It is settled to the seconds OpenAI
+ * reports when it reports seconds (whisper-1, verbose answers); gpt-transcribe reports tokens, so the
+ * reserved length stands. Released on failure.
  */
 export function createTranscriptionService ({ openai, budgets, config, log, clock }: TranscriptionServiceDeps) {
   const model = config.TRANSCRIPTION_MODEL
@@ -65,9 +68,9 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
     },
 
     async transcribe (userId: string, audio: ReceivedUpload, fields: TranscriptionFields): Promise<Transcription> {
-      const length = audioSeconds(audio.type.kind as AudioKind, audio.head, audio.bytes)
-      // A declared duration is trusted only down to what the byte count allows at 320 kbit/s.
-      const reserved = roundUp(length.exact ?? (fields.duration !== undefined ? Math.max(fields.duration, length.min) : length.max))
+      const length = await audioSeconds(audio.type.kind as AudioKind, audio.path, audio.head, audio.bytes)
+      const stated = length.measured ?? fields.duration
+      const reserved = roundUp(stated !== undefined ? Math.max(stated, length.min) : length.max)
       const reservationId = newId('rsv')
       await budgets.reserveAudio({ id: reservationId, user: userId, seconds: reserved, expiresAt: clock() + RESERVATION_TTL_MS })
 
@@ -93,7 +96,8 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
         // The caller still gets the text; the reservation lapses and this call goes unrecorded.
         log.error({ err, reservationId }, 'could not settle an audio reservation')
       }
-      const duration = fields.duration ?? reported ?? length.exact ?? undefined
+      // The SPA's own figure is echoed when it sent one.
+      const duration = fields.duration ?? reported ?? (length.measured !== null ? roundUp(length.measured) : undefined)
       const language = detectedLanguage(result) ?? fields.language
       return {
         text: result.text,

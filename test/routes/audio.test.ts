@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { statSync } from 'node:fs'
+import { readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import t, { type Test } from 'tap'
@@ -10,6 +10,8 @@ import { form, filePartHead, type FormPart } from '../fixtures/form.ts'
 import { media, mp3Frames, pdf, refused, text, wav } from '../fixtures/samples.ts'
 import { entriesIn, streamUpload, until } from '../fixtures/stream-upload.ts'
 import type { Simulator } from '../../simulator/index.ts'
+
+const SAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'samples')
 
 const alice = bearer(userToken('alice'))
 const URL_PATH = '/api/openai/audio/transcriptions'
@@ -61,7 +63,7 @@ t.test('every accepted audio format is transcribed from its bytes, whatever it i
   t.same(sim.nonconforming(), [])
 })
 
-t.test('file is an alias of audio; text/plain on request; WAV length measured when none is sent', async t => {
+t.test('file is an alias of audio; text/plain on request; the length is measured when none is sent', async t => {
   const { sim, app } = await setup(t)
   const audio = wav({ seconds: 1.5 })
   const json = await transcribe(app, [{ name: 'file', filename: 'a.wav', data: audio }])
@@ -75,7 +77,10 @@ t.test('file is an alias of audio; text/plain on request; WAV length measured wh
 
   const webm = await transcribe(app, [{ name: 'audio', filename: 'voice', data: media('tone.webm') }])
   t.equal(webm.statusCode, 200)
-  t.notOk('duration' in webm.json(), 'no duration is made up for compressed audio')
+  t.equal(webm.json().duration, 0.11, 'WebM: from its container, rounded up to 10 ms')
+  const fragmented = await transcribe(app, [{ name: 'audio', filename: 'voice.mp4', data: media('tone-frag.mp4') }])
+  t.equal(fragmented.statusCode, 200)
+  t.notOk('duration' in fragmented.json(), 'no duration is made up when the container does not state one')
   t.same(sim.nonconforming(), [])
 })
 
@@ -269,17 +274,19 @@ t.test('audio budget: reserved before the call, refused when it does not fit, se
   t.match(second.headers['retry-after'], /^\d+$/)
   t.equal(upstreamCalls(sim), 1, 'nothing sent upstream')
 
-  // Compressed audio without a duration is reserved at 16 kbit/s: 40 KB may be 20 s, which does not fit.
-  const webm = Buffer.concat([media('tone.webm'), Buffer.alloc(40_000 - media('tone.webm').length)])
-  const unknown = await transcribe(app, [{ name: 'audio', filename: 'c.webm', data: webm }])
+  // Audio whose container states no length (fragmented MP4) is reserved at 16 kbit/s: 40 KB may be 20 s.
+  const unmeasured = Buffer.concat([media('tone-frag.mp4'), Buffer.alloc(40_000 - media('tone-frag.mp4').length)])
+  const unknown = await transcribe(app, [{ name: 'audio', filename: 'c.mp4', data: unmeasured }])
   t.equal(unknown.statusCode, 429)
   // With the duration the client measured it fits, and that is what is charged.
-  const declared = await transcribe(app, [{ name: 'audio', filename: 'c.webm', data: webm }, { name: 'duration', value: '3' }])
+  const declared = await transcribe(app, [{ name: 'audio', filename: 'c.mp4', data: unmeasured }, { name: 'duration', value: '3' }])
   t.equal(declared.statusCode, 200)
   t.equal(declared.json().duration, 3)
   t.equal((await app.budgets.usageFor('alice')).audio_seconds, 9)
-  // A declared duration below what the size allows even at 320 kbit/s is not believed (40 KB ≥ 1 s).
-  const lie = await transcribe(app, [{ name: 'audio', filename: 'c.webm', data: webm }, { name: 'duration', value: '0.01' }])
+  // A stated length below what the size allows even at 320 kbit/s is not believed: this WebM's header
+  // says 0.108 s, but 40 KB of it is at least 1 s.
+  const doctored = Buffer.concat([media('tone.webm'), Buffer.alloc(40_000 - media('tone.webm').length)])
+  const lie = await transcribe(app, [{ name: 'audio', filename: 'c.webm', data: doctored }])
   t.equal(lie.statusCode, 200)
   t.equal((await app.budgets.usageFor('alice')).audio_seconds, 10)
 
@@ -290,6 +297,28 @@ t.test('audio budget: reserved before the call, refused when it does not fit, se
   t.equal(upstreamCalls(sim), 3)
   const other = await transcribe(app, [{ name: 'audio', filename: 'd.wav', data: wav({ seconds: 0.1 }) }], bearer(userToken('bob')))
   t.equal(other.statusCode, 200, 'budgets are per user')
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('browser recordings are charged the length their container states, whatever the client declares', async t => {
+  const { sim, app } = await setup(t, { BUDGET_USER_DAILY_AUDIO_SECONDS: '100' })
+  const charged = async () => Math.round((await app.budgets.usageFor('alice')).audio_seconds * 100) / 100
+  // The README's sample: 3.197 s of Russian speech in WebM/Opus (the upstream reports only tokens).
+  const sample = await transcribe(app, [{ name: 'audio', filename: 'voice.webm', data: readFileSync(join(SAMPLES, 'sample.webm')) }, { name: 'language', value: 'ru' }])
+  t.equal(sample.statusCode, 200)
+  t.match(sample.json(), { duration: 3.2, language: 'ru', model: 'gpt-transcribe' })
+  t.equal(await charged(), 3.2)
+  // Declaring less does not lower the charge; the declared figure is still what the SPA gets back.
+  const understated = await transcribe(app, [{ name: 'audio', filename: 'voice.webm', data: readFileSync(join(SAMPLES, 'sample.webm')) }, { name: 'duration', value: '0.01' }])
+  t.equal(understated.json().duration, 0.01)
+  t.equal(await charged(), 6.4)
+  for (const [file, seconds] of [['tone-live.webm', 0.11], ['tone.ogg', 0.1], ['tone-vorbis.ogg', 0.1], ['tone.m4a', 0.1], ['tone-id3.mp3', 0.29]] as const) {
+    const before = await charged()
+    const res = await transcribe(app, [{ name: 'audio', filename: file, data: media(file) }])
+    t.equal(res.statusCode, 200, file)
+    t.equal(res.json().duration, seconds, `${file}: duration`)
+    t.equal(Math.round((await charged() - before) * 100) / 100, seconds, `${file}: charged`)
+  }
   t.same(sim.nonconforming(), [])
 })
 

@@ -1,5 +1,4 @@
 import t from 'tap'
-import { audioSeconds, flacSeconds, wavSeconds } from '../../../services/uploads/audio-duration.ts'
 import { displayFilename } from '../../../services/uploads/filename.ts'
 import { MEDIA_TYPES, textKindFor } from '../../../services/uploads/media-types.ts'
 import { SNIFF_BYTES, mpegFrame, sniff } from '../../../services/uploads/sniff.ts'
@@ -61,18 +60,6 @@ t.test('MPEG frame header arithmetic', async t => {
   t.equal(mpegFrame(Buffer.from([0xFF, 0xFB, 0xF0, 0xC0]), 0), null, 'bad bitrate index')
   t.equal(mpegFrame(Buffer.from([0xFF, 0xFB, 0x9C, 0xC0]), 0), null, 'reserved sample rate')
   t.equal(mpegFrame(Buffer.from([0xFF, 0xFB, 0x90]), 0), null, 'too short')
-})
-
-t.test('audio length: exact from WAV and FLAC headers, bounded from the size otherwise', async t => {
-  t.equal(wavSeconds(wav({ seconds: 1.5 }), wav({ seconds: 1.5 }).length), 1.5)
-  const streamed = wav({ seconds: 2, declaredDataSize: 0xFFFFFFFF })
-  t.equal(wavSeconds(streamed.subarray(0, 64), streamed.length), 2, 'a streamed WAV is measured by the bytes received')
-  t.equal(wavSeconds(wav({ seconds: 1, declaredDataSize: 0 }), wav({ seconds: 1 }).length), 1)
-  t.equal(wavSeconds(pdf(), 100), null)
-  t.equal(flacSeconds(media('tone.flac')), 0.1, 'STREAMINFO: 800 samples at 8 kHz')
-  t.equal(flacSeconds(wav()), null)
-  t.same(audioSeconds('wav', wav({ seconds: 3 }), wav({ seconds: 3 }).length), { exact: 3, min: 3, max: 3 })
-  t.same(audioSeconds('webm', Buffer.alloc(0), 80_000), { exact: null, min: 2, max: 40 })
 })
 
 t.test('text kinds come from the declared name or type, never the bytes', async t => {
