@@ -92,7 +92,8 @@ function sleep (ms: number, signal: AbortSignal): Promise<void> {
 
 /** Upper estimate of the input of a round: the thread so far, the instructions and tools, the new input. */
 export function estimateInputTokens (threadEstimate: number, profile: AssistantProfile, toolChars: number, input: unknown[]): number {
-  return threadEstimate + Math.ceil((profile.instructions.length + toolChars + JSON.stringify(input).length) / 2) + 64
+  // UTF-8 bytes, like estimateTokens; the tool definitions are ASCII JSON.
+  return threadEstimate + Math.ceil((Buffer.byteLength(profile.instructions, 'utf8') + toolChars + Buffer.byteLength(JSON.stringify(input), 'utf8')) / 2) + 64
 }
 
 const functionCalls = (response: Response) => response.output.filter((o): o is ResponseFunctionToolCall => o.type === 'function_call')

@@ -41,10 +41,14 @@ function textOf (content: MessageContent): string[] {
   return typeof content === 'string' ? [content] : content.map(part => part.text)
 }
 
-/** Generous upper estimate of a message's tokens (BPE tokens average ~4 characters; never more than 1 per character plus overhead). */
+/**
+ * Generous upper estimate of a message's tokens, counted in UTF-8 bytes so that every script is covered:
+ * BPE tokens average ~4 bytes of English, ~5 of Cyrillic and ~3 of Chinese or Japanese, and one token
+ * per two bytes is above all of them. An attachment is counted as one large image or PDF page.
+ */
 export function estimateTokens (content: MessageContent | string, attachments = 0): number {
-  const chars = textOf(content).reduce((n, text) => n + text.length, 0)
-  return Math.ceil(chars / 2) + 16 + attachments * 1500
+  const bytes = textOf(content).reduce((n, text) => n + Buffer.byteLength(text, 'utf8'), 0)
+  return Math.ceil(bytes / 2) + 16 + attachments * 1500
 }
 
 /** A user message item as the Conversations API takes it, with attachments as file parts. */
