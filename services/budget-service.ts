@@ -100,6 +100,8 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
     async settle (reservationId: string, entry: { user: string, assistant: string, model: string, usage: TokenUsage, audioSeconds?: number, runs?: number }): Promise<void> {
       const audioSeconds = entry.audioSeconds ?? 0
       const row: LedgerRow = {
+        // Only recordUsage (the reservation expired or was released) uses this day: settleBudget
+        // charges the reservation's own day, so a call that straddles midnight stays on the day it reserved.
         day: today().day,
         user: entry.user,
         assistant: entry.assistant,

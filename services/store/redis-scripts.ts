@@ -50,6 +50,7 @@ local function bumpReserved (day, user, assistant, tokens, audio, sign)
   bump(c, 'global_tokens:reserved:', sign .. tokens)
   return c
 end
+-- Frees an open reservation; returns its day, or false when there was none.
 local function releaseReservation (id)
   local key = P .. 'reservation:' .. id
   local r = redis.call('HMGET', key, 'day', 'user', 'assistant', 'tokens', 'audio_seconds')
@@ -57,12 +58,14 @@ local function releaseReservation (id)
   redis.call('DEL', key)
   redis.call('ZREM', P .. 'reservations', id)
   bumpReserved(r[1], r[2], r[3], r[4], r[5], '-')
-  return true
+  return r[1]
 end
 local USAGE_FIELDS = { 'input_tokens', 'cached_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens', 'audio_seconds', 'runs', 'cost_usd' }
 -- ARGV from index i: day, user, assistant, row key, the eight amounts in USAGE_FIELDS order, counter ttl.
-local function applyUsage (i)
-  local day, user, assistant, row = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+-- A given day (a settled reservation's) replaces the one in ARGV.
+local function applyUsage (i, day)
+  day = day or ARGV[i]
+  local user, assistant, row = ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local amount = {}
   for n, field in ipairs(USAGE_FIELDS) do amount[field] = ARGV[i + 3 + n] end
   local c = counters(day)
@@ -305,11 +308,12 @@ bumpReserved(day, user, assistant, tokens, audio, '')
 if redis.call('EXISTS', c) == 1 then redis.call('PEXPIRE', c, ARGV[13]) end
 return 'ok'`,
 
-  /** ARGV: prefix, reservation id, usage-id ttl, then applyUsage's arguments. */
+  /** ARGV: prefix, reservation id, usage-id ttl, then applyUsage's arguments (the reservation's day is used instead of theirs). */
   settleBudget: `
-if not releaseReservation(ARGV[2]) then return 0 end
+local day = releaseReservation(ARGV[2])
+if not day then return 0 end
 redis.call('SET', P .. 'usage-id:' .. ARGV[2], '1', 'PX', ARGV[3])
-applyUsage(4)
+applyUsage(4, day)
 return 1`,
 
   /** ARGV: prefix, usage id, usage-id ttl, then applyUsage's arguments. */

@@ -249,12 +249,13 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
     bumpCounter(r.day, 'assistant_tokens', r.assistant, 0, sign * r.tokens)
     bumpCounter(r.day, 'global_tokens', '', 0, sign * r.tokens)
   }
-  function releaseReservation (id: string): boolean {
-    const row = get('SELECT * FROM budget_reservations WHERE id = ?', id)
-    if (!row) return false
+  /** Frees an open reservation; returns it, or null when there was none. */
+  function releaseReservation (id: string): Reservation | null {
+    const row = get('SELECT * FROM budget_reservations WHERE id = ?', id) as unknown as Reservation | undefined
+    if (!row) return null
     run('DELETE FROM budget_reservations WHERE id = ?', id)
-    bumpReserved(row as unknown as Reservation, -1)
-    return true
+    bumpReserved(row, -1)
+    return row
   }
   function applyUsage (usage: LedgerRow) {
     for (const field of USAGE_FIELDS) assertAmount(`usage.${field}`, usage[field])
@@ -549,10 +550,11 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
 
     async settleBudget (reservationId, usage) {
       return immediate(() => {
-        if (!releaseReservation(reservationId)) return false
+        const reservation = releaseReservation(reservationId)
+        if (!reservation) return false
         // The reservation id is remembered as a usage id: recordUsage(reservationId, …) after a settle is a no-op.
         markApplied(reservationId, clock())
-        applyUsage(usage)
+        applyUsage({ ...usage, day: reservation.day })
         return true
       })
     },
@@ -566,7 +568,7 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
     },
 
     async releaseBudget (reservationId) {
-      return immediate(() => releaseReservation(reservationId))
+      return immediate(() => releaseReservation(reservationId) !== null)
     },
 
     async releaseExpiredReservations () {

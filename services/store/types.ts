@@ -274,12 +274,17 @@ export interface Store {
   reserveBudget (reservation: Reservation, limits: BudgetLimits): Promise<ReserveResult>
   /**
    * Releases the reservation and, in the same operation, adds the actual usage to the budget counters
-   * and the ledger row. A reservation already settled or released is ignored (returns false), so a
+   * and the ledger row. The usage counts on the reservation's day, whatever `usage.day` says: a call
+   * reserved before midnight and settled after it is charged to the day that admitted it, never to a
+   * day it had no reservation on. A reservation already settled or released is ignored (returns false), so a
    * retried settle never counts twice. Settling also records the reservation id as an applied usage
    * id, so `settleBudget(id, u) || recordUsage(id, u)` counts the usage exactly once in every case.
    */
   settleBudget (reservationId: string, usage: LedgerRow): Promise<boolean>
-  /** Adds usage that had no reservation (e.g. recovered after a crash), idempotently per `usageId`. */
+  /**
+   * Adds usage that had no reservation (e.g. recovered after a crash, or its reservation expired),
+   * on `usage.day`, idempotently per `usageId`.
+   */
   recordUsage (usageId: string, usage: LedgerRow): Promise<boolean>
   releaseBudget (reservationId: string): Promise<boolean>
   /** Releases reservations whose expires_at has passed; returns how many. */

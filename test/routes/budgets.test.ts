@@ -112,6 +112,33 @@ t.test('the budget day rolls over (injected clock) and Retry-After points at the
   t.equal(report.totals.runs, 1, 'yesterday kept its own figures')
 })
 
+t.test('a run reserved before midnight and settled after it is charged to the day it reserved on', async t => {
+  let now = Date.parse('2026-11-22T23:59:59Z')
+  const text = 'Late one [slow:300]'
+  const limit = reservationFor(text) + 5
+  const { app } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(limit) }, () => now)
+  const threadId = await newThread(app, 'alice', text)
+  const started = await run(app, 'alice', threadId, { wait: false })
+  t.equal(started.statusCode, 202)
+  t.equal((await usage(app, 'alice')).reserved.tokens, reservationFor(text), 'reserved on 2026-11-22')
+
+  now = Date.parse('2026-11-23T00:00:01Z')
+  const done = (await app.inject({ url: `/api/openai/threads/${threadId}/runs/${started.json().id}?wait=10000`, headers: bearer(userToken('alice')) })).json()
+  t.equal(done.status, 'completed', 'settled after midnight')
+  const total = done.usage.total_tokens
+  t.ok(total > 0)
+
+  const report = async (date: string) => (await app.inject({ url: `/api/openai/admin/usage?date=${date}`, headers: bearer(adminToken()) })).json()
+  const before = await report('2026-11-22')
+  t.match(before.totals, { runs: 1, total_tokens: total }, 'the ledger charges the day of the reservation')
+  t.match(before.global, { tokens_used: total, tokens_reserved: 0 }, 'and so do its counters, its reservation freed')
+  const after = await report('2026-11-23')
+  t.same(after.users, [], 'nothing in the new day\'s ledger')
+  t.match(after.global, { tokens_used: 0, tokens_reserved: 0 }, 'nor in its counters')
+  t.match(await usage(app, 'alice'), { date: '2026-11-23', runs: 0, tokens: { total: 0 }, reserved: { tokens: 0 }, remaining: { tokens: limit } })
+  t.equal((await run(app, 'alice', await newThread(app, 'alice', text))).statusCode, 200, 'the new day still admits a full reservation')
+})
+
 t.test('the day boundary can be shifted from UTC', async t => {
   t.same(budgetDay(Date.parse('2026-11-22T21:30:00Z'), 180), { day: '2026-11-23', startsAt: Date.parse('2026-11-22T21:00:00Z'), resetsAt: Date.parse('2026-11-23T21:00:00Z') })
   t.equal(budgetDay(Date.parse('2026-11-22T20:59:59Z'), 180).day, '2026-11-22')

@@ -748,12 +748,6 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
       t.equal(await store.recordUsage('s2', actual), true, 'usage of a released reservation can still be recorded once')
       t.equal((await store.budgetCounters(DAY, 'alice')).user_tokens, 140)
 
-      // Day rollover: the reservation is freed on its day, the usage counts on the usage's day.
-      t.same(await store.reserveBudget(reservation('s4', { tokens: 5, audio_seconds: 3 }), limits()), { ok: true })
-      t.equal(await store.settleBudget('s4', usage({ day: NEXT_DAY, total_tokens: 4, audio_seconds: 2.5 })), true)
-      t.match(await store.budgetCounters(DAY, 'alice', 'curator'), { user_tokens: 140, reserved_user_tokens: 0, reserved_user_audio_seconds: 0 })
-      t.match(await store.budgetCounters(NEXT_DAY, 'alice', 'curator'), { user_tokens: 4, global_tokens: 4, assistant_tokens: 4, user_audio_seconds: 2.5 })
-
       t.same(await store.reserveBudget(reservation('e1', { tokens: 10, expires_at: T0 + 1000 }), limits()), { ok: true })
       t.same(await store.reserveBudget(reservation('e2', { tokens: 20, audio_seconds: 7, expires_at: T0 + 5000 }), limits()), { ok: true })
       t.equal(await store.releaseExpiredReservations(), 0)
@@ -767,6 +761,49 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
       t.equal(await store.releaseExpiredReservations(), 1)
       t.equal(await store.releaseExpiredReservations(), 0)
       t.match(await store.budgetCounters(DAY, 'alice', 'curator'), { reserved_user_tokens: 0, reserved_user_audio_seconds: 0, user_tokens: 140 })
+    })
+
+    tap.test("budgets: a settle counts on the reservation's day, recordUsage on the usage's day", async t => {
+      const { store, clock } = await setup(t)
+      const user = limits({ userTokens: 100, userAudioSeconds: 10 })
+      t.same(await store.reserveBudget(reservation('late', { tokens: 60, audio_seconds: 3 }), user), { ok: true }, 'reserved before midnight')
+      t.same(await store.reserveBudget(reservation('next', { tokens: 60, day: NEXT_DAY }), user), { ok: true }, 'the new day has its own reservation')
+      // Settled after midnight: the caller's row carries the new day.
+      const late = usage({ day: NEXT_DAY, input_tokens: 40, output_tokens: 10, total_tokens: 50, audio_seconds: 2.5, runs: 1, cost_usd: 0.125 })
+      t.equal(await store.settleBudget('late', late), true)
+      t.same(await store.budgetCounters(DAY, 'alice', 'curator'), {
+        user_tokens: 50,
+        global_tokens: 50,
+        user_audio_seconds: 2.5,
+        reserved_user_tokens: 0,
+        reserved_global_tokens: 0,
+        reserved_user_audio_seconds: 0,
+        assistant_tokens: 50,
+        reserved_assistant_tokens: 0
+      }, 'the reservation freed and the usage counted on the day it was reserved')
+      t.same(await store.usageLedger(DAY), [{ ...late, day: DAY }], 'ledger row on that day')
+      t.same(await store.budgetCounters(NEXT_DAY, 'alice', 'curator'), {
+        user_tokens: 0,
+        global_tokens: 0,
+        user_audio_seconds: 0,
+        reserved_user_tokens: 60,
+        reserved_global_tokens: 60,
+        reserved_user_audio_seconds: 0,
+        assistant_tokens: 0,
+        reserved_assistant_tokens: 60
+      }, "the new day's counters untouched")
+      t.same(await store.usageLedger(NEXT_DAY), [], 'and no ledger row on it')
+      t.same(await store.reserveBudget(reservation('next2', { tokens: 40, day: NEXT_DAY }), user), { ok: true },
+        'the new day still has its whole budget')
+
+      t.same(await store.reserveBudget(reservation('gone', { tokens: 10, expires_at: T0 + 1000 }), user), { ok: true })
+      clock.advance(1000)
+      t.equal(await store.releaseExpiredReservations(), 1)
+      const recovered = usage({ day: NEXT_DAY, total_tokens: 7, runs: 1 })
+      t.equal(await store.settleBudget('gone', recovered) || await store.recordUsage('gone', recovered), true)
+      t.match(await store.budgetCounters(NEXT_DAY, 'alice'), { user_tokens: 7 }, 'usage without a reservation counts on its own day')
+      t.match(await store.budgetCounters(DAY, 'alice'), { user_tokens: 50, reserved_user_tokens: 0 })
+      t.same(await store.usageLedger(NEXT_DAY), [recovered])
     })
 
     tap.test('budgets: recordUsage and the ledger', async t => {
