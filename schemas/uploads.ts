@@ -1,4 +1,5 @@
 import { Type, type Static, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
+import { ISO_639_1_FORMAT } from './iso-639-1.ts'
 
 export const PROMPT_MAX_CHARS = 1000
 /** Longer than any upload within the size limit could play (25 MiB at 16 kbit/s is 3.6 h). */
@@ -8,7 +9,7 @@ const Binary = (description: string) => Type.String({ format: 'binary', descript
 
 /** Text fields of a transcription upload (multipart values arrive as strings and are coerced). */
 export const TranscriptionFieldsSchema = Type.Object({
-  language: Type.Optional(Type.String({ pattern: '^[a-z]{2}$', description: 'ISO-639-1 code of the spoken language, e.g. "ru"' })),
+  language: Type.Optional(Type.String({ format: ISO_639_1_FORMAT, description: 'ISO-639-1 code of the spoken language, lower case, e.g. "ru"' })),
   prompt: Type.Optional(Type.String({ maxLength: PROMPT_MAX_CHARS, description: `style or vocabulary hint (at most ${PROMPT_MAX_CHARS} characters)` })),
   duration: Type.Optional(Type.Number({ minimum: 0, maximum: DURATION_MAX_SECONDS, description: 'length of the recording in seconds, as the client measured it; echoed back and used for the audio budget' })),
   response_format: Type.Enum(['json', 'text'], { default: 'json', description: 'json (default) or text (text/plain)' })

@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { Ajv, type Options } from 'ajv'
 import addFormats from 'ajv-formats'
 import type { FastifyInstance } from 'fastify'
+import { ISO_639_1_CODES, ISO_639_1_FORMAT } from '../../schemas/iso-639-1.ts'
 
 /**
  * JSON bodies are validated as sent (a number where a string belongs is an error, not a silent
@@ -11,6 +12,7 @@ async function validation (fastify: FastifyInstance) {
   const make = (options: Options) => {
     const ajv = new Ajv({ useDefaults: true, removeAdditional: false, allErrors: false, strict: false, ...options })
     addFormats.default(ajv)
+    ajv.addFormat(ISO_639_1_FORMAT, { type: 'string', validate: (code: string) => ISO_639_1_CODES.has(code) })
     return ajv
   }
   const strict = make({ coerceTypes: false })

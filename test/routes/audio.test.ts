@@ -95,7 +95,10 @@ t.test('form problems are 400s naming the field, and nothing goes upstream', asy
     ['file under another name', [{ ...audio, name: 'image' }], /^body\.image is not allowed/],
     ['unknown field', [audio, { name: 'model', value: 'whisper-1' }], /^body\.model is not allowed$/],
     ['field twice', [audio, { name: 'language', value: 'en' }, { name: 'language', value: 'de' }], /^body\.language must be sent once$/],
-    ['language not ISO-639-1', [audio, { name: 'language', value: 'rus' }], /^body\.language must match pattern/],
+    ['language not ISO-639-1', [audio, { name: 'language', value: 'rus' }], /^body\.language must match format "iso-639-1"$/],
+    ['language shaped like ISO-639-1 but not in it', [audio, { name: 'language', value: 'zz' }], /^body\.language must match format "iso-639-1"$/],
+    ['language deprecated from ISO-639-1', [audio, { name: 'language', value: 'iw' }], /^body\.language must match format "iso-639-1"$/],
+    ['language in upper case', [audio, { name: 'language', value: 'RU' }], /^body\.language must match format "iso-639-1"$/],
     ['prompt too long', [audio, { name: 'prompt', value: 'x'.repeat(1001) }], /^body\.prompt must NOT have more than 1000 characters$/],
     ['prompt far too long', [audio, { name: 'prompt', value: 'x'.repeat(5000) }], /^body\.prompt must NOT be longer than 4096 bytes$/],
     ['duration not a number', [audio, { name: 'duration', value: 'long' }], /^body\.duration must be number$/],
@@ -119,6 +122,21 @@ t.test('form problems are 400s naming the field, and nothing goes upstream', asy
   t.equal(garbage.json().code, 'VALIDATION_FAILED')
   t.equal(upstreamCalls(sim), 0)
   t.same(entriesIn(spool), [])
+})
+
+t.test('language is checked against the ISO 639-1 list: zz never goes upstream, ru and zu do', async t => {
+  const { sim, app } = await setup(t)
+  const audio = wav()
+  const refusedZz = await transcribe(app, [{ name: 'audio', filename: 'a.wav', data: audio }, { name: 'language', value: 'zz' }])
+  t.equal(refusedZz.statusCode, 400)
+  t.match(refusedZz.json(), { code: 'VALIDATION_FAILED', message: /^body\.language / })
+  t.equal(upstreamCalls(sim), 0)
+  for (const language of ['ru', 'zu']) {
+    const res = await transcribe(app, [{ name: 'audio', filename: 'a.wav', data: audio }, { name: 'language', value: language }])
+    t.equal(res.statusCode, 200, language)
+    t.match(res.json(), { text: new RegExp(`\\[${language}\\]$`), language }, `${language} forwarded upstream`)
+  }
+  t.equal(upstreamCalls(sim), 2)
 })
 
 t.test('content that is not audio is 415 whatever its name and declared type say', async t => {
