@@ -24,9 +24,28 @@ function git (...args: string[]): string {
   }
 }
 
-export function describeMachine (): Machine {
+/**
+ * The bench's own output (the report and its charts, rewritten by every full run) is left out: a tree
+ * whose only changes are a previous report is the commit as it stands.
+ */
+const OWN_OUTPUT = [':(exclude)BENCHMARKS.md', ':(exclude)bench/charts']
+
+/** Tracked files changed since HEAD, other than the bench's own output. */
+function changedFiles (): string[] {
+  return git('diff', '--name-only', 'HEAD', '--', '.', ...OWN_OUTPUT).split('\n').filter(Boolean)
+}
+
+/** The short commit, with the files changed since it other than the report's own ("unknown" outside git). */
+export function describeCommit (): string {
   const commit = git('rev-parse', '--short', 'HEAD')
-  const dirty = git('status', '--porcelain', '--untracked-files=no') !== ''
+  if (!commit) return 'unknown'
+  const changed = changedFiles()
+  return changed.length === 0
+    ? commit
+    : `${commit} (with uncommitted changes to ${changed.slice(0, 3).join(', ')}${changed.length > 3 ? ` and ${changed.length - 3} more` : ''})`
+}
+
+export function describeMachine (): Machine {
   return {
     cpu: os.cpus()[0]?.model.trim() ?? 'unknown',
     cores: os.availableParallelism(),
@@ -34,7 +53,7 @@ export function describeMachine (): Machine {
     os: `${os.type()} ${os.release()} ${os.arch()}`,
     node: process.version,
     date: new Date().toISOString(),
-    commit: commit ? `${commit}${dirty ? ' (with uncommitted changes)' : ''}` : 'unknown',
+    commit: describeCommit(),
     ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {}),
     gatewayNodeFlags: [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)].join(' ')
   }
