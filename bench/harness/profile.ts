@@ -21,8 +21,11 @@ export interface ProfileSummary {
   busyMs: number
   topFunctions: ProfileEntry[]
   byOrigin: ProfileEntry[]
+  /** The top functions by self time within each origin of byOrigin, same order (older results files lack it). */
+  byOriginFunctions?: Array<{ origin: string, functions: ProfileEntry[] }>
 }
 
+const FUNCTIONS_PER_ORIGIN = 3
 const SPECIAL = new Set(['(idle)', '(program)', '(garbage collector)', '(root)'])
 /** Native frames that write to a socket: the kernel's loopback TCP path runs inside these syscalls. */
 const SOCKET_WRITES = new Set(['writeUtf8String', 'writeLatin1String', 'writeBuffer', 'writev', 'writeAsciiString', 'writeUcs2String'])
@@ -85,6 +88,7 @@ export function summarizeProfile (raw: unknown, workload: string, window?: { sta
   if (!windowed) ({ selfUs, total } = selfTimes(profile))
   const fns = new Map<string, { name: string, where: string, us: number }>()
   const origins = new Map<string, number>()
+  const originFns = new Map<string, Map<string, { name: string, where: string, us: number }>>()
   let idle = 0
   for (const [id, us] of selfUs) {
     const frame = byId.get(id)!.callFrame
@@ -100,10 +104,16 @@ export function summarizeProfile (raw: unknown, workload: string, window?: { sta
     fns.set(key, entry)
     const origin = originFor(id)
     origins.set(origin, (origins.get(origin) ?? 0) + us)
+    const inOrigin = originFns.get(origin) ?? new Map<string, { name: string, where: string, us: number }>()
+    const own = inOrigin.get(key) ?? { name, where, us: 0 }
+    own.us += us
+    inOrigin.set(key, own)
+    originFns.set(origin, inOrigin)
   }
   const busy = total - idle
   const entry = (name: string, where: string, us: number): ProfileEntry =>
     ({ name, where, selfMs: round(us / 1000, 1), share: round(busy > 0 ? us / busy : 0, 3) })
+  const byOrigin = [...origins.entries()].sort((a, b) => b[1] - a[1]).slice(0, top)
   return {
     workload,
     windowed,
@@ -111,6 +121,10 @@ export function summarizeProfile (raw: unknown, workload: string, window?: { sta
     idleMs: round(idle / 1000, 1),
     busyMs: round(busy / 1000, 1),
     topFunctions: [...fns.values()].sort((a, b) => b.us - a.us).slice(0, top).map(f => entry(f.name, f.where, f.us)),
-    byOrigin: [...origins.entries()].sort((a, b) => b[1] - a[1]).slice(0, top).map(([o, us]) => entry(o, '', us))
+    byOrigin: byOrigin.map(([o, us]) => entry(o, '', us)),
+    byOriginFunctions: byOrigin.map(([o]) => ({
+      origin: o,
+      functions: [...originFns.get(o)!.values()].sort((a, b) => b.us - a.us).slice(0, FUNCTIONS_PER_ORIGIN).map(f => entry(f.name, f.where, f.us))
+    }))
   }
 }

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { ROOT } from '../harness/processes.ts'
+import { describeCommit } from '../harness/machine.ts'
 import type { ProfileSummary } from '../harness/profile.ts'
 import type { Scenario, ScenarioResult, Table } from '../scenarios/types.ts'
 import type { BenchResults } from './results.ts'
@@ -28,14 +29,20 @@ const pct = (share: number) => `${(share * 100).toFixed(1)} %`
 function profileSection (p: ProfileSummary): string {
   const origins = p.byOrigin.filter(o => o.share >= 0.01)
   const lead = origins.slice(0, 4).map(o => `${o.name} ${pct(o.share)}`).join(', ')
+  const ours = p.byOrigin.filter(o => o.name.startsWith('gateway: '))
+  const fnsOf = new Map((p.byOriginFunctions ?? []).map(o => [o.origin, o.functions]))
+  const topIn = (origin: string) => (fnsOf.get(origin) ?? []).map(f => `\`${f.name}\` ${pct(f.share)}`).join(', ')
   return [
     '#### Where the time goes (CPU profile of the gateway)',
     '',
     `Workload: ${p.workload}. \`node --cpu-prof server.ts\`, ${p.windowed ? 'cut to the workload\'s window' : 'whole process lifetime'}: ` +
     `${p.sampledMs} ms sampled, ${p.busyMs} ms busy, ${p.idleMs} ms idle (waiting on sockets). Shares are of the busy time. ` +
-    `The busy time splits as: ${lead}.`,
+    `The busy time splits as: ${lead}` +
+    (ours.length ? `; the gateway's own code (${ours.map(o => o.name.replace('gateway: ', '')).join(', ')}) takes ${pct(ours.reduce((n, o) => n + o.share, 0))} in all.` : '.'),
     '',
-    table({ caption: 'Self time by origin', columns: ['origin', 'self (ms)', 'share of busy'], rows: origins.map(o => [o.name, o.selfMs, pct(o.share)]) }),
+    table(p.byOriginFunctions
+      ? { caption: 'Self time by origin (package, node core, or a folder of the gateway), with its top functions', columns: ['origin', 'self (ms)', 'share of busy', 'top functions in it (share of busy)'], rows: origins.map(o => [o.name, o.selfMs, pct(o.share), topIn(o.name)]) }
+      : { caption: 'Self time by origin', columns: ['origin', 'self (ms)', 'share of busy'], rows: origins.map(o => [o.name, o.selfMs, pct(o.share)]) }),
     '',
     table({ caption: 'Top functions by self time', columns: ['function', 'where', 'self (ms)', 'share of busy'], rows: p.topFunctions.map(f => [`\`${f.name}\``, f.where ? `\`${f.where}\`` : '', f.selfMs, pct(f.share)]) })
   ].join('\n')
@@ -56,12 +63,19 @@ function scenarioSection (scenario: Scenario, result: ScenarioResult): string {
   for (const note of rendered.notes) out.push(note, '')
   for (const goal of result.goals) out.push(`Goal — ${goal.goal}: ${verdict(goal.met)} (${goal.evidence}).`, '')
   if (result.profile) out.push(profileSection(result.profile), '')
+  else if (result.goals.some(g => g.met === false)) {
+    out.push(scenario.profile
+      ? '**No CPU profile in this results file** for the missed goal (the run was made with `--no-profile`, profiling failed, or the goal was ' +
+        `judged met when it ran): \`npm run bench -- ${scenario.name}\` profiles it.`
+      : 'This scenario has no profiling pass.', '')
+  }
   out.push(`<sub>Scenario wall time: ${Math.round(result.seconds)} s.</sub>`, '')
   return out.join('\n')
 }
 
 /** BENCHMARKS.md from a results file; also writes bench/charts/<scenario>.svg. */
-export function renderMarkdown (results: BenchResults, scenarios: Scenario[]): string {
+/** `regeneratedBy`: the command that rebuilt the report from a saved results file, recorded in the machine table. */
+export function renderMarkdown (results: BenchResults, scenarios: Scenario[], regeneratedBy?: string): string {
   const m = results.machine
   const byName = new Map(scenarios.map(s => [s.name, s]))
   const ran = results.scenarios.filter(r => byName.has(r.name))
@@ -85,6 +99,7 @@ export function renderMarkdown (results: BenchResults, scenarios: Scenario[]): s
       columns: ['', ''],
       rows: [['CPU', m.cpu], ['cores', m.cores], ['memory', `${m.memoryGB} GB`], ['OS', m.os], ['Node.js', m.node],
         ['date', m.date], ['commit', m.commit], ['command', `\`${results.command}\``], ['total wall time', `${Math.round(results.seconds)} s`],
+        ...(regeneratedBy ? [['report', `regenerated with \`${regeneratedBy}\`: figures from the run above, verdicts recomputed from them by the bench code at ${describeCommit()}`]] : []),
         ...(m.gatewayNodeFlags ? [['gateway node flags (as `npm start`)', `\`${m.gatewayNodeFlags}\``]] : []),
         ...(m.gatewayNodeOptions ? [['gateway NODE_OPTIONS (experiment)', `\`${m.gatewayNodeOptions}\``]] : [])]
     }),
@@ -114,8 +129,8 @@ export function renderMarkdown (results: BenchResults, scenarios: Scenario[]): s
   return out.join('\n').replace(/\n{3,}/g, '\n\n')
 }
 
-export function writeMarkdown (results: BenchResults, scenarios: Scenario[]): string {
+export function writeMarkdown (results: BenchResults, scenarios: Scenario[], regeneratedBy?: string): string {
   const file = join(ROOT, 'BENCHMARKS.md')
-  writeFileSync(file, renderMarkdown(results, scenarios))
+  writeFileSync(file, renderMarkdown(results, scenarios, regeneratedBy))
   return file
 }

@@ -16,6 +16,21 @@ const PROFILE_SECONDS = 10
 
 type TargetKey = 'directItems' | 'gateway' | 'gatewayUncached' | 'gatewayOwn' | 'directResponse' | 'portkey'
 
+/**
+ * Row labels. The goal is judged on `gatewayUncached`: issue 9 defines the measured request as the
+ * messages read "(JWT check, ownership, rate limit, upstream call)", and only that gateway makes the
+ * upstream call on every request. `gateway` answers repeated reads from its message cache (no upstream
+ * call): shown for scale, never the verdict. Applied when rendering, so older results files read the same.
+ */
+const LABELS: Record<TargetKey, string> = {
+  directItems: 'simulator direct: GET /v1/conversations/{id}/items',
+  gatewayUncached: 'gateway: GET /api/openai/threads/{id}/messages, one upstream call (message cache off) — the goal\'s request',
+  gateway: 'gateway: the same, repeated read answered from the message cache (no upstream call) — not the goal\'s request',
+  gatewayOwn: 'gateway: GET /api/openai/threads/{id} (no upstream call)',
+  directResponse: 'simulator direct: GET /v1/responses/{id}',
+  portkey: 'Portkey 1.15.2: GET /v1/responses/{id}'
+}
+
 /** `server`: the process answering the request, whose CPU time is read. */
 interface Target { key: TargetKey, label: string, floor: TargetKey | null, url: string, headers: Record<string, string>, server: number }
 
@@ -71,15 +86,15 @@ async function measure (ctx: ScenarioContext): Promise<OverheadFigures> {
     const { user, threadId, responseId, simAuth } = await fixtures(sim, gateway)
     // The exact upstream request the gateway makes for a default page (limit 20 → 21 to learn has_more).
     const targets: Target[] = [
-      { key: 'directItems', label: 'simulator direct: GET /v1/conversations/{id}/items', floor: null, url: `${sim.v1}/conversations/${threadId}/items?order=desc&limit=21`, headers: simAuth, server: sim.pid },
-      { key: 'gateway', label: 'gateway: GET /api/openai/threads/{id}/messages', floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: gateway.pid },
-      { key: 'gatewayUncached', label: 'gateway, message cache off: the same (always upstream)', floor: 'directItems', url: `${uncached.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: uncached.pid },
+      { key: 'directItems', label: LABELS.directItems, floor: null, url: `${sim.v1}/conversations/${threadId}/items?order=desc&limit=21`, headers: simAuth, server: sim.pid },
+      { key: 'gateway', label: LABELS.gateway, floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: gateway.pid },
+      { key: 'gatewayUncached', label: LABELS.gatewayUncached, floor: 'directItems', url: `${uncached.url}/api/openai/threads/${threadId}/messages`, headers: user.headers, server: uncached.pid },
       // No upstream call: what the gateway's own pipeline (JWT, rate limit, store, reply) costs.
-      { key: 'gatewayOwn', label: 'gateway: GET /api/openai/threads/{id} (no upstream call)', floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}`, headers: user.headers, server: gateway.pid },
-      { key: 'directResponse', label: 'simulator direct: GET /v1/responses/{id}', floor: null, url: `${sim.v1}/responses/${responseId}`, headers: simAuth, server: sim.pid },
+      { key: 'gatewayOwn', label: LABELS.gatewayOwn, floor: 'directItems', url: `${gateway.url}/api/openai/threads/${threadId}`, headers: user.headers, server: gateway.pid },
+      { key: 'directResponse', label: LABELS.directResponse, floor: null, url: `${sim.v1}/responses/${responseId}`, headers: simAuth, server: sim.pid },
       {
         key: 'portkey',
-        label: 'Portkey 1.15.2: GET /v1/responses/{id}',
+        label: LABELS.portkey,
         floor: 'directResponse',
         url: `${portkey.url}/v1/responses/${responseId}`,
         headers: { ...simAuth, 'x-portkey-provider': 'openai', 'x-portkey-custom-host': sim.v1 },
@@ -168,28 +183,40 @@ const fmt = (n: number) => n.toFixed(3)
 export default defineScenario<OverheadFigures>({
   name: 'overhead',
   title: '1. Overhead on a proxied read',
-  description: 'The SPA\'s most frequent read, `GET /api/openai/threads/:id/messages` (JWT check, rate limit, ownership lookup in SQLite, ' +
-    'then the page — from the gateway\'s message cache while the thread is unchanged, else one upstream `GET /v1/conversations/{id}/items` ' +
-    'and mapping), against the same upstream call made directly to the simulator; the same gateway with the cache off shows the cost of a ' +
-    'read that goes upstream (a first read, or one after a write); and the ' +
-    'Portkey AI Gateway 1.15.2 forwarding `GET /v1/responses/{id}` to the same simulator against that call made directly (its generic ' +
-    'passthrough fails for conversation items). Added latency = the proxy\'s percentile − the direct call\'s percentile at concurrency 1; ' +
+  description: 'The request issue 9 defines: `GET /api/openai/threads/:id/messages` through the gateway — JWT check, rate limit, ' +
+    'ownership lookup in SQLite, one upstream `GET /v1/conversations/{id}/items` and mapping — against the same upstream call made ' +
+    'directly to the simulator. The gateway normally answers a repeated read of an unchanged thread from its message cache without ' +
+    'calling upstream, so the goal is judged on a gateway with the cache off (`MESSAGE_CACHE_MB=0`, same store and tokens), where ' +
+    'every read makes the upstream call (as a first read, or one after a write, does); the cached repeat read is measured alongside ' +
+    'and reported separately. The Portkey AI Gateway 1.15.2 forwards `GET /v1/responses/{id}` to the same simulator, against that ' +
+    'call made directly (its generic passthrough fails for conversation items). Added latency = the proxy\'s percentile − the direct call\'s percentile at concurrency 1; ' +
     `throughput at concurrency ${CONCURRENCY} as a share of the direct call. ${ROUNDS} rounds of ${SECONDS} s per target and concurrency, targets in rotating order, ` +
     'all processes on the same 2 cores as the load generator.',
   expectedSeconds: 100,
   run: measure,
 
   goals (f) {
-    const gw = f.added.gateway.p50Ms
+    const goal = 'Overhead median ≤ 1 ms and below Portkey\'s in the same run'
     const pk = f.added.portkey.p50Ms
     const cpu = (k: TargetKey) => fmt(f.targets[k].c1.cpuUserMsPerRequest + f.targets[k].c1.cpuSystemMsPerRequest)
+    const cached = `for scale, not the verdict: a repeated read answered from the message cache (${f.gatewayUpstreamCallsPerRequest} upstream calls per request) ` +
+      `adds ${fmt(f.added.gateway.p50Ms)} ms (p99 ${fmt(f.added.gateway.p99Ms)} ms), CPU ${cpu('gateway')} ms per request`
+    // Results files from before the cache-off gateway was measured hold no figure for the goal's request.
+    if (!f.added.gatewayUncached || !f.targets.gatewayUncached) {
+      return [{ goal, met: null, evidence: `this results file has no read that goes upstream through the gateway; ${cached}` }]
+    }
+    const up = f.added.gatewayUncached
+    const reasons = [
+      ...(up.p50Ms > 1 ? [`${fmt(up.p50Ms)} ms is over 1 ms`] : []),
+      ...(up.p50Ms >= pk ? [`${fmt(up.p50Ms)} ms is not below Portkey's ${fmt(pk)} ms`] : [])
+    ]
     return [{
-      goal: 'Overhead median ≤ 1 ms and below Portkey\'s in the same run',
-      met: gw <= 1 && gw < pk,
-      evidence: `gateway adds ${fmt(gw)} ms at the median (p99 ${fmt(f.added.gateway.p99Ms)} ms) for a repeated read served from its message cache; ` +
-        (f.added.gatewayUncached ? `${fmt(f.added.gatewayUncached.p50Ms)} ms (p99 ${fmt(f.added.gatewayUncached.p99Ms)} ms) for a read that goes upstream; ` : '') +
-        `Portkey adds ${fmt(pk)} ms (p99 ${fmt(f.added.portkey.p99Ms)} ms); CPU per request: gateway ${cpu('gateway')} ms` +
-        (f.targets.gatewayUncached ? ` (${cpu('gatewayUncached')} ms upstream)` : '') + `, Portkey ${cpu('portkey')} ms`
+      goal,
+      met: reasons.length === 0,
+      evidence: `the messages read with its upstream call (${f.uncachedUpstreamCallsPerRequest ?? '?'} upstream calls per request) adds ` +
+        `${fmt(up.p50Ms)} ms at the median (p99 ${fmt(up.p99Ms)} ms); Portkey adds ${fmt(pk)} ms (p99 ${fmt(f.added.portkey.p99Ms)} ms)` +
+        (reasons.length ? ` — ${reasons.join(', and ')}` : '') +
+        `; CPU per request: gateway ${cpu('gatewayUncached')} ms, Portkey ${cpu('portkey')} ms; ${cached}`
     }]
   },
 
@@ -199,7 +226,7 @@ export default defineScenario<OverheadFigures>({
       const x = t[key]
       const floor = x.floor ? t[x.floor] : null
       return [
-        x.label, fmt(x.c1.p50), fmt(x.c1.p99),
+        LABELS[key], fmt(x.c1.p50), fmt(x.c1.p99),
         floor ? `+${fmt(x.c1.p50 - floor.c1.p50)}` : '—', floor ? `+${fmt(x.c1.p99 - floor.c1.p99)}` : '—',
         `${fmt(x.c1.cpuUserMsPerRequest + x.c1.cpuSystemMsPerRequest)} (${fmt(x.c1.cpuSystemMsPerRequest)} sys)`,
         x.c50.rps, floor ? (x.c50.rps / floor.c50.rps).toFixed(2) : '1.00'
@@ -208,7 +235,7 @@ export default defineScenario<OverheadFigures>({
     return {
       tables: [{
         columns: ['request', 'c=1 p50 (ms)', 'c=1 p99 (ms)', 'added p50 (ms)', 'added p99 (ms)', 'server CPU per request, c=1 (ms)', `c=${CONCURRENCY} req/s`, 'share of direct'],
-        rows: (['directItems', 'gateway', 'gatewayUncached', 'gatewayOwn', 'directResponse', 'portkey'] as TargetKey[]).filter(k => t[k]).map(row)
+        rows: (['directItems', 'gatewayUncached', 'gateway', 'gatewayOwn', 'directResponse', 'portkey'] as TargetKey[]).filter(k => t[k]).map(row)
       }],
       svg: barChart({
         title: 'Overhead on a proxied read: latency added over the direct upstream call (c=1)',
@@ -216,44 +243,55 @@ export default defineScenario<OverheadFigures>({
         unit: 'ms added',
         series: ['median', 'p99'],
         groups: [
-          { label: 'assistant-gateway', bars: [{ series: 'median', value: f.added.gateway.p50Ms }, { series: 'p99', value: f.added.gateway.p99Ms, label: `${fmt(f.added.gateway.p99Ms)} ms · ${(f.added.gateway.rpsShare * 100).toFixed(0)} % req/s` }] },
-          ...(f.added.gatewayUncached ? [{ label: 'gateway, cache off (upstream)', bars: [{ series: 'median', value: f.added.gatewayUncached.p50Ms }, { series: 'p99', value: f.added.gatewayUncached.p99Ms, label: `${fmt(f.added.gatewayUncached.p99Ms)} ms · ${(f.added.gatewayUncached.rpsShare * 100).toFixed(0)} % req/s` }] }] : []),
+          ...(f.added.gatewayUncached ? [{ label: 'gateway, upstream read (goal)', bars: [{ series: 'median', value: f.added.gatewayUncached.p50Ms }, { series: 'p99', value: f.added.gatewayUncached.p99Ms, label: `${fmt(f.added.gatewayUncached.p99Ms)} ms · ${(f.added.gatewayUncached.rpsShare * 100).toFixed(0)} % req/s` }] }] : []),
+          { label: 'gateway, cached repeat read', bars: [{ series: 'median', value: f.added.gateway.p50Ms }, { series: 'p99', value: f.added.gateway.p99Ms, label: `${fmt(f.added.gateway.p99Ms)} ms · ${(f.added.gateway.rpsShare * 100).toFixed(0)} % req/s` }] },
           { label: 'gateway, no upstream call', bars: [{ series: 'median', value: f.added.gatewayOwn.p50Ms }, { series: 'p99', value: f.added.gatewayOwn.p99Ms }] },
           { label: 'Portkey 1.15.2', bars: [{ series: 'median', value: f.added.portkey.p50Ms }, { series: 'p99', value: f.added.portkey.p99Ms, label: `${fmt(f.added.portkey.p99Ms)} ms · ${(f.added.portkey.rpsShare * 100).toFixed(0)} % req/s` }] }
         ],
         reference: { value: 1, label: 'goal: median ≤ 1 ms' }
       }),
       notes: [
-        `Each row pools ${f.rounds} × ${f.secondsPerMeasurement} s at c=1 (${t.gateway.c1.n} gateway samples); response times are autocannon's per-response hrtime, not its 1 ms histogram. ` +
-        `req/s is the median of the ${f.rounds} rounds. The gateway made ${f.gatewayUpstreamCallsPerRequest} upstream calls per messages request` +
-        (f.uncachedUpstreamCallsPerRequest !== undefined ? ` (${f.uncachedUpstreamCallsPerRequest} with the cache off). ` : '. ') +
-        'Every write to a conversation goes through the gateway and bumps the thread\'s revision, so a page read at an unchanged revision is ' +
-        'served from memory (`MESSAGE_CACHE_MB`) without calling upstream — the gain BASELINES.md points at beyond what a proxy can do. ' +
+        `Each row pools ${f.rounds} × ${f.secondsPerMeasurement} s at c=1 (${(t.gatewayUncached ?? t.gateway).c1.n} samples for the goal's request); response times are autocannon's per-response hrtime, not its 1 ms histogram. ` +
+        `req/s is the median of the ${f.rounds} rounds. Upstream calls per messages request: ` +
+        (f.uncachedUpstreamCallsPerRequest !== undefined ? `${f.uncachedUpstreamCallsPerRequest} with the cache off (the goal's request), ` : '') +
+        `${f.gatewayUpstreamCallsPerRequest} for the cached repeat read.`,
+        'The cached repeat read is a separate figure, not the verdict: every write to a conversation goes through the gateway and bumps the ' +
+        'thread\'s revision, so a page read at an unchanged revision is served from memory (`MESSAGE_CACHE_MB`) without calling upstream — ' +
+        'what most of an SPA\'s re-reads cost' +
+        (f.added.gatewayUncached ? ` (+${fmt(f.added.gateway.p50Ms)} ms at the median against +${fmt(f.added.gatewayUncached.p50Ms)} ms for the read that goes upstream)` : '') +
+        ', but it measures a request without the upstream call the goal is about. ' +
         '"Server CPU" is the user + system CPU time of the process answering (the simulator for direct calls, the gateway, Portkey) ' +
         'per request, from /proc/<pid>/stat: it barely depends on how busy the machine is, so it is the steadiest cost figure here; ' +
         'system time is the kernel\'s share (socket reads and writes on loopback).',
         'The "no upstream call" row (`GET /threads/{id}`: JWT check, rate limit, SQLite ownership lookup, helmet headers, serialization) ' +
-        'splits the overhead: the rest of the messages request\'s added latency is the upstream call made through the `openai` SDK ' +
-        'and Node\'s fetch, plus mapping the items.'
+        'splits the overhead: the rest of the upstream read\'s added latency is the upstream call made through the `openai` SDK ' +
+        'and Node\'s fetch, plus mapping the items' +
+        (f.added.gatewayUncached ? ` (+${fmt(f.added.gatewayUncached.p50Ms - f.added.gatewayOwn.p50Ms)} ms at the median here).` : '.')
       ]
     }
   },
 
+  // The goal's request: the messages read that goes upstream, on a gateway with the message cache off.
   async profile (ctx) {
     const sim = await startSimulator({ generationMs: 50, queueMs: 0 })
     let gateway: GatewayService | undefined
     try {
-      gateway = await startGateway(sim, { cpuProfile: true })
+      gateway = await startGateway(sim, { cpuProfile: true, env: { MESSAGE_CACHE_MB: '0' } })
       const { user, threadId } = await fixtures(sim, gateway)
       const url = `${gateway.url}/api/openai/threads/${threadId}/messages`
       await runLoad({ url, headers: user.headers, connections: 10, duration: WARMUP_SECONDS })
-      ctx.log(`profiling the gateway: c=1 for ${PROFILE_SECONDS} s`)
+      ctx.log(`profiling the gateway (message cache off): c=1 for ${PROFILE_SECONDS} s`)
+      const before = (await sim.stats()).counters
       const startUs = monotonicUs()
       const load = await runLoad({ url, headers: user.headers, connections: 1, duration: PROFILE_SECONDS })
       const endUs = monotonicUs()
+      const perRequest = round(totalOf(counterDelta(before, (await sim.stats()).counters)) / Math.max(1, load.responses), 3)
+      // A profile of reads that skip the upstream call would explain the wrong request.
+      if (perRequest < 0.9) throw new Error(`the profiled reads made ${perRequest} upstream calls each, not 1`)
       await gateway.stop()
       if (!gateway.cpuProfile) throw new Error('the gateway wrote no CPU profile')
-      return summarizeProfile(gateway.cpuProfile, `GET /api/openai/threads/:id/messages at c=1 for ${PROFILE_SECONDS} s (${load.responses} requests, after a ${WARMUP_SECONDS} s warm-up at c=10)`, { startUs, endUs })
+      return summarizeProfile(gateway.cpuProfile, `GET /api/openai/threads/:id/messages with the message cache off (the goal's request, ${perRequest} upstream calls each) ` +
+        `at c=1 for ${PROFILE_SECONDS} s (${load.responses} requests, after a ${WARMUP_SECONDS} s warm-up at c=10)`, { startUs, endUs })
     } finally {
       await stopAll([sim, gateway])
     }
