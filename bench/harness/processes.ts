@@ -16,6 +16,8 @@ export function startNodeFlags (): string[] {
 }
 export const SIM_KEY = 'sk-bench-local'
 const LOG_LINES = 200
+/** A line of V8's --trace-gc output: `[pid:0x…]   1234 ms: Scavenge …`. */
+export const GC_TRACE_LINE = /^\[\d+:0x[0-9a-f]+\]\s+\d+ ms: /
 const STOP_GRACE_MS = 10_000
 
 // Every child still running, so an interrupted or crashed benchmark leaves no process behind.
@@ -68,7 +70,8 @@ function spawnService (name: string, args: string[], env: Record<string, string>
   })
   const lines: string[] = []
   const keep = (chunk: Buffer) => {
-    lines.push(...chunk.toString().split('\n').filter(Boolean))
+    // GC traces (a scenario reads them from child.stdout itself) would push the process's own messages out.
+    lines.push(...chunk.toString().split('\n').filter(line => line && !GC_TRACE_LINE.test(line)))
     if (lines.length > LOG_LINES) lines.splice(0, lines.length - LOG_LINES)
   }
   child.stdout!.on('data', keep)
@@ -130,6 +133,8 @@ export interface GatewayOptions {
   dir?: string
   /** Reuse a secret so tokens minted for an earlier gateway on the same store stay valid. */
   jwtSecret?: string
+  /** Node flags this scenario needs on top of `npm start`'s (e.g. --trace-gc). */
+  nodeArgs?: string[]
 }
 
 /**
@@ -165,7 +170,7 @@ export async function startGateway (sim: SimulatorService, options: GatewayOptio
   const profileDir = options.cpuProfile ? mkdtempSync(join(cwd, 'profile-')) : null
   // The gateway runs with the node flags of `npm start` (what ships), plus BENCH_GATEWAY_NODE_ARGS for experiments.
   const extra = [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)]
-  const args = [...extra, ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, 'server.ts')]
+  const args = [...extra, ...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, 'server.ts')]
   const service = spawnService('gateway', args, env, cwd, url)
   const stop = service.stop
   const gateway: GatewayService = {

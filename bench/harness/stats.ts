@@ -49,6 +49,30 @@ export function linearFit (points: Array<[number, number]>): { slope: number, in
   return { slope, intercept: my - slope * mx }
 }
 
+/** Student's t, two-sided 95 %, by degrees of freedom (1–30); beyond that close to the normal's 1.96. */
+const T95 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145, 2.131,
+  2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048, 2.045, 2.042]
+
+/**
+ * Least-squares line with the half-width of the slope's 95 % confidence interval (slope ± halfWidth95),
+ * assuming independent residuals (NaN with fewer than 3 points).
+ */
+export function linearFitCI (points: Array<[number, number]>): { slope: number, intercept: number, halfWidth95: number, n: number } {
+  const { slope, intercept } = linearFit(points)
+  const n = points.length
+  if (n < 3) return { slope, intercept, halfWidth95: NaN, n }
+  const mx = mean(points.map(p => p[0]))
+  let sxx = 0
+  let sse = 0
+  for (const [x, y] of points) {
+    sxx += (x - mx) ** 2
+    sse += (y - (intercept + slope * x)) ** 2
+  }
+  const se = sxx === 0 ? NaN : Math.sqrt(sse / (n - 2) / sxx)
+  const t = T95[n - 3] ?? (n - 2 <= 60 ? 2.0 : 1.98)
+  return { slope, intercept, halfWidth95: se * t, n }
+}
+
 /** Rounds for JSON and tables: enough digits to compare, no float noise. */
 export function round (value: number, digits = 3): number {
   if (!Number.isFinite(value)) return value

@@ -2,10 +2,11 @@ import type { RequestSpec } from 'autocannon'
 import { mintToken } from '../../scripts/dev-tokens.ts'
 import { runtimeSnapshot } from '../harness/gateway-metrics.ts'
 import { runLoad } from '../harness/load.ts'
-import { sleep, startGateway, startSimulator, stopAll, type GatewayService, type SimulatorService } from '../harness/processes.ts'
+import { createInterface } from 'node:readline'
+import { GC_TRACE_LINE, sleep, startGateway, startSimulator, stopAll, type GatewayService, type SimulatorService } from '../harness/processes.ts'
 import { monotonicUs, summarizeProfile } from '../harness/profile.ts'
 import { rssOf } from '../harness/rss.ts'
-import { linearFit, mean, round, toMB } from '../harness/stats.ts'
+import { linearFit, linearFitCI, mean, round, toMB } from '../harness/stats.ts'
 import { lineChart } from '../report/svg.ts'
 import { defineScenario, type ScenarioContext } from './types.ts'
 
@@ -15,10 +16,13 @@ const WARMUP_SECONDS = 120
 const CONNECTIONS = 8
 const RSS_EVERY_MS = 1000
 const METRICS_EVERY_MS = 2000
-/** The lowest heap reading per bucket approximates the heap right after a major GC: live data only. */
+/** The lowest heap reading per bucket: a rough stand-in for the heap after a major GC, for results files without GC traces. */
 const FLOOR_BUCKET_SECONDS = 30
-/** The verdict: after the warm-up, RSS may not rise faster than this. */
-const SLOPE_LIMIT_MB_PER_MIN = 1
+/** Fewer major GCs than this after the warm-up make no trend; the verdict then falls back to the per-bucket minimum. */
+const MIN_MAJOR_GCS = 5
+/** V8's --trace-gc line of a full collection: `… ms: Mark-Compact (reduce) 45.2 (60.1) -> 40.1 (58.0) MB, …` (MiB). */
+const MAJOR_GC = /\s(\d+) ms: Mark-Compact\b[^>]*?([\d.]+) \(([\d.]+)\) -> ([\d.]+) \(([\d.]+)\) MB/
+const MIB = 1024 * 1024
 
 export interface SoakFigures {
   seconds: number
@@ -38,6 +42,11 @@ export interface SoakFigures {
   /** Slope of the per-bucket minimum of heap used: what survives major GCs. */
   heapFloorSlopeMBPerMin: number
   heapFloor: Array<[number, number]>
+  /**
+   * Heap in use right after each major GC (V8's --trace-gc on the gateway): [seconds, MB]. What survives
+   * a full collection is live data, so this is the series a leak shows in. Older results files lack it.
+   */
+  heapAfterMajorGc?: Array<[number, number]>
   /** The RSS slope as bytes per request: what a leak of that size would look like. */
   rssSlopeBytesPerRequest: number
   rssFirstMinuteAfterWarmupMB: number
@@ -94,13 +103,22 @@ async function measure (ctx: ScenarioContext, seconds = SECONDS): Promise<SoakFi
   let gateway: GatewayService | undefined
   try {
     sim = await startSimulator({ queueMs: 10 })
-    gateway = await startGateway(sim, { env: { RUN_MAX_ACTIVE_PER_USER: '10' } })
+    gateway = await startGateway(sim, { env: { RUN_MAX_ACTIVE_PER_USER: '10' }, nodeArgs: ['--trace-gc'] })
     await sleep(1000)
     const idle = await runtimeSnapshot(gateway.url)
-    const idleRss = rssOf(gateway.pid)
-    ctx.log(`${seconds} s of mixed traffic, ${CONNECTIONS} connections (one user each)`)
-    const t0 = performance.now()
+    // Set when the traffic starts; GC lines before it fall out by their negative time.
+    let t0 = Infinity
     const at = () => round((performance.now() - t0) / 1000, 1)
+    const idleRss = rssOf(gateway.pid)
+    const heapAfterMajorGc: Array<[number, number]> = []
+    const gcLines = createInterface({ input: gateway.child.stdout! })
+    gcLines.on('line', line => {
+      const m = GC_TRACE_LINE.test(line) ? MAJOR_GC.exec(line) : null
+      const t = at()
+      if (m && t >= 0 && t <= seconds) heapAfterMajorGc.push([t, toMB(Number(m[4]) * MIB)])
+    })
+    ctx.log(`${seconds} s of mixed traffic, ${CONNECTIONS} connections (one user each)`)
+    t0 = performance.now()
     const rss: Array<[number, number]> = []
     const heap: Array<[number, number]> = []
     const handles: Array<[number, number]> = []
@@ -116,6 +134,7 @@ async function measure (ctx: ScenarioContext, seconds = SECONDS): Promise<SoakFi
     clearInterval(rssTimer)
     clearInterval(metricsTimer)
     clearInterval(minuteTimer)
+    gcLines.close()
     await sleep(5000)
     const after = await runtimeSnapshot(gateway.url)
     const warmup = Math.min(WARMUP_SECONDS, seconds * 0.4)
@@ -147,6 +166,7 @@ async function measure (ctx: ScenarioContext, seconds = SECONDS): Promise<SoakFi
       heapSlopeMBPerMin: round(linearFit(warm(heap)).slope * 60, 2),
       heapFloorSlopeMBPerMin: round(linearFit(warm(heapFloor)).slope * 60, 2),
       heapFloor,
+      heapAfterMajorGc,
       rssSlopeBytesPerRequest: round((rssSlope * 1e6) / (load.rps * 60), 1),
       rssFirstMinuteAfterWarmupMB: round(mean(firstMinute.map(p => p[1])), 1),
       rssLastMinuteMB: round(mean(lastMinute.map(p => p[1])), 1),
@@ -162,44 +182,101 @@ async function measure (ctx: ScenarioContext, seconds = SECONDS): Promise<SoakFi
   }
 }
 
+const warmupOf = (f: SoakFigures) => Math.min(WARMUP_SECONDS, f.seconds * 0.4)
+
+/**
+ * The series the verdict judges and its trend after the warm-up. A leak is live data that keeps
+ * growing, and live data is what a major GC leaves: the heap right after each one (from --trace-gc).
+ * RSS also moves with V8 reserving heap and allocator fragmentation, so it is shown, not judged.
+ * Results files without GC traces (or runs with too few major GCs) fall back to the lowest heap reading
+ * per bucket, which approximates the same thing more coarsely.
+ */
+function leakTrend (f: SoakFigures) {
+  const warmup = warmupOf(f)
+  const gcs = (f.heapAfterMajorGc ?? []).filter(([t]) => t >= warmup)
+  const useGcs = gcs.length >= MIN_MAJOR_GCS
+  const points = useGcs ? gcs : f.heapFloor.filter(([t]) => t >= warmup)
+  const series = useGcs
+    ? `heap in use right after each major GC (${gcs.length} major GCs after the warm-up, V8's --trace-gc)`
+    : `lowest heap reading per ${FLOOR_BUCKET_SECONDS} s (${points.length} buckets after the warm-up; ` +
+      (f.heapAfterMajorGc ? `only ${gcs.length} major GCs after the warm-up, fewer than ${MIN_MAJOR_GCS}` : 'this results file has no GC traces') + ')'
+  const fit = linearFitCI(points)
+  const slope = fit.slope * 60
+  const half = fit.halfWidth95 * 60
+  const windowMin = (f.seconds - warmup) / 60
+  return {
+    warmup,
+    usedGcs: useGcs,
+    points,
+    fit,
+    series,
+    slopeMBPerMin: round(slope, 2),
+    lowMBPerMin: round(slope - half, 2),
+    highMBPerMin: round(slope + half, 2),
+    /** The upper end of the interval as bytes per request: the largest leak this run could have missed. */
+    highBytesPerRequest: round(((slope + half) * 1e6) / (f.rps * 60), 1),
+    bytesPerRequest: round((slope * 1e6) / (f.rps * 60), 1),
+    mbPerDay: round(slope * 60 * 24, 0),
+    windowMin: round(windowMin, 1),
+    // A trend is a slope whose 95 % interval lies above zero: growth this run tells apart from noise.
+    trend: Number.isFinite(half) ? slope - half > 0 : null
+  }
+}
+
 export default defineScenario<SoakFigures>({
   name: 'soak',
   title: '6. Soak',
   description: `${SECONDS / 60} minutes of mixed traffic on one gateway process: ${CONNECTIONS} connections, each a user repeating an SPA session ` +
     '(create a thread with a message, list messages, run the assistant and wait for it — 150 ms generations —, list messages, list runs, ' +
     'list threads, one request with a forged token, delete the thread). RSS is sampled every second from /proc, heap used and the active ' +
-    `handle count every ${METRICS_EVERY_MS / 1000} s from /metrics. The trend is a least-squares slope after a ${WARMUP_SECONDS} s warm-up: ` +
-    'V8 lets the heap grow until its major collections keep pace with the allocation rate, and RSS follows it to a plateau; ' +
-    `a leak keeps rising after that. The lowest heap reading of each ${FLOOR_BUCKET_SECONDS} s approximates what survives a major GC ` +
-    '(live data), the cleaner leak signal. Handle counts are compared with the idle process before and 5 s after the traffic.',
+    `handle count every ${METRICS_EVERY_MS / 1000} s from /metrics, and the heap in use right after every major GC from V8's ` +
+    '`--trace-gc` (which this scenario adds to the gateway\'s flags). Trends are least-squares slopes after a ' +
+    `${WARMUP_SECONDS} s warm-up (V8 lets the heap grow until its major collections keep pace with the allocation rate, and RSS follows it ` +
+    'to a plateau). The verdict judges the heap after major GCs: what survives a full collection is live data, and a leak is live data ' +
+    'that keeps growing; RSS also moves with heap V8 reserves but does not use and with allocator fragmentation, so its slope is shown ' +
+    'but not judged. "Growth trend" means the slope\'s 95 % confidence interval lies above zero; when it does not, the interval\'s ' +
+    'upper end says how fast a leak the readings still leave room for. Handle counts are compared with the idle process before and 5 s after the traffic.',
   expectedSeconds: SECONDS + 20,
   run: (ctx) => measure(ctx, ctx.soakSeconds ?? SECONDS),
 
   goals (f) {
     const handlesBack = f.handlesIdleAfter <= f.handlesIdleBefore + 2
+    const lt = leakTrend(f)
+    const judged = lt.trend === null
+      ? `judged series: ${lt.series} — too few points for a trend`
+      : `judged series: ${lt.series}: slope ${lt.slopeMBPerMin} MB/min over the last ${lt.windowMin} min (95 % interval ${lt.lowMBPerMin} to ${lt.highMBPerMin}), ` +
+        (lt.trend ? `a growth trend (${lt.bytesPerRequest} bytes per request at ${f.rps} req/s; ${lt.mbPerDay} MB a day if it kept on)` : `no growth trend told apart from noise (the readings are unlikely under a leak faster than ${lt.highMBPerMin} MB/min, ${lt.highBytesPerRequest} bytes per request at ${f.rps} req/s)`)
     return [{
-      goal: 'No RSS growth trend in the soak',
-      met: f.rssSlopeMBPerMin <= SLOPE_LIMIT_MB_PER_MIN && handlesBack,
-      evidence: `RSS slope ${f.rssSlopeMBPerMin} MB/min after the warm-up (limit ${SLOPE_LIMIT_MB_PER_MIN}; ${f.rssSlopeBytesPerRequest} bytes per request at ${f.rps} req/s), ` +
-        `${f.rssFirstMinuteAfterWarmupMB} MB in the first minute after it and ${f.rssLastMinuteMB} MB in the last; heap used after major GCs (per-${FLOOR_BUCKET_SECONDS} s minimum) slope ${f.heapFloorSlopeMBPerMin} MB/min; ` +
-        `active handles ${f.handlesIdleBefore} idle before, ${f.handlesAfterWarmup} → ${f.handlesAtEnd} under load, ${f.handlesIdleAfter} idle after; ` +
+      goal: 'No growth trend in the soak (judged on the heap after major GCs: live data; RSS shown)',
+      met: lt.trend === null ? null : !lt.trend && handlesBack,
+      evidence: `${judged}; ` +
+        `shown, not judged: RSS slope ${f.rssSlopeMBPerMin} MB/min after the warm-up (${f.rssSlopeBytesPerRequest} bytes per request), ` +
+        `${f.rssFirstMinuteAfterWarmupMB} MB in the first minute after it and ${f.rssLastMinuteMB} MB in the last; ` +
+        `active handles ${f.handlesIdleBefore} idle before, ${f.handlesAfterWarmup} → ${f.handlesAtEnd} under load, ${f.handlesIdleAfter} idle after` +
+        (handlesBack ? '' : ' (not back to idle: not met)') + '; ' +
         `heap used ${f.heapIdleBeforeMB} MB idle before, ${f.heapIdleAfterMB} MB 5 s after`
     }]
   },
 
   render (f) {
     const codes = Object.entries(f.statusCounts).map(([c, n]) => `${c}: ${n}`).join(', ')
-    const fitStart = f.rss.find(([t]) => t >= Math.min(WARMUP_SECONDS, f.seconds * 0.4))?.[0] ?? 0
+    const fitStart = f.rss.find(([t]) => t >= warmupOf(f))?.[0] ?? 0
     const fit = linearFit(f.rss.filter(([t]) => t >= fitStart))
+    const lt = leakTrend(f)
+    const judgedFit: Array<[number, number]> = lt.points.length >= 2
+      ? [[lt.points[0][0], lt.fit.intercept + lt.fit.slope * lt.points[0][0]], [lt.points.at(-1)![0], lt.fit.intercept + lt.fit.slope * lt.points.at(-1)![0]]]
+      : []
     return {
       tables: [{
-        columns: ['duration', 'requests', 'req/s', 'status codes', 'idle RSS (MB)', 'RSS, 1st min after warm-up (MB)', 'RSS, last min (MB)', 'RSS slope (MB/min)', 'heap floor slope (MB/min)', 'handles: idle before / under load / idle after'],
-        rows: [[`${f.seconds} s`, f.responses, f.rps, codes, f.idleRssMB, f.rssFirstMinuteAfterWarmupMB, f.rssLastMinuteMB, f.rssSlopeMBPerMin, f.heapFloorSlopeMBPerMin,
+        columns: ['duration', 'requests', 'req/s', 'status codes', 'idle RSS (MB)', 'RSS, 1st min after warm-up (MB)', 'RSS, last min (MB)', 'RSS slope (MB/min, shown)',
+          'heap after major GC slope (MB/min, 95 % interval; judged)', 'handles: idle before / under load / idle after'],
+        rows: [[`${f.seconds} s`, f.responses, f.rps, codes, f.idleRssMB, f.rssFirstMinuteAfterWarmupMB, f.rssLastMinuteMB, f.rssSlopeMBPerMin,
+          `${lt.slopeMBPerMin} (${lt.lowMBPerMin} to ${lt.highMBPerMin})${lt.usedGcs ? '' : ` — per-${FLOOR_BUCKET_SECONDS} s minimum`}`,
           `${f.handlesIdleBefore} / ${f.handlesAfterWarmup}–${f.handlesAtEnd} / ${f.handlesIdleAfter}`]]
       }],
       svg: lineChart({
         title: `Soak: ${f.seconds / 60} minutes of mixed traffic (${f.rps} req/s)`,
-        subtitle: `RSS slope after warm-up ${f.rssSlopeMBPerMin} MB/min (dashed: the fit); errors ${f.errors}, timeouts ${f.timeouts}`,
+        subtitle: `heap after major GCs (judged) ${lt.slopeMBPerMin} MB/min, RSS ${f.rssSlopeMBPerMin} MB/min after warm-up (dashed: the fits); errors ${f.errors}, timeouts ${f.timeouts}`,
         xLabel: 'seconds',
         panels: [
           {
@@ -211,16 +288,27 @@ export default defineScenario<SoakFigures>({
               { name: 'linear fit', points: [[fitStart, fit.intercept + fit.slope * fitStart], [f.seconds, fit.intercept + fit.slope * f.seconds]], dashed: true }
             ]
           },
-          { label: 'Heap used', unit: 'MB', series: [{ name: 'heap used', points: f.heap }, { name: `minimum per ${FLOOR_BUCKET_SECONDS} s`, points: f.heapFloor, dashed: true }] },
+          {
+            label: 'Heap used',
+            unit: 'MB',
+            series: [
+              { name: 'heap used', points: f.heap },
+              ...(f.heapAfterMajorGc?.length ? [{ name: 'after each major GC', points: f.heapAfterMajorGc }] : [{ name: `minimum per ${FLOOR_BUCKET_SECONDS} s`, points: f.heapFloor }]),
+              ...(judgedFit.length ? [{ name: 'fit (judged)', points: judgedFit, dashed: true }] : [])
+            ]
+          },
           { label: 'Active handles', unit: 'handles', series: [{ name: 'active handles', points: f.handles }] }
         ]
       }),
       notes: [
         `The session's 401 (forged token) is expected: ${f.statusCounts['401'] ?? 0} of them. A leak of 1 kB per request at this rate would ` +
         `raise RSS by about ${round((f.rps * 60 * 1000) / 1e6, 1)} MB/min.`,
-        'RSS can rise without live data rising (V8 reserving more heap, allocator fragmentation): the heap floor — the lowest heap ' +
-        `reading per ${FLOOR_BUCKET_SECONDS} s, close to what survives a major GC — separates the two. Here it moved ${f.heapFloorSlopeMBPerMin} MB/min ` +
-        `against ${f.rssSlopeMBPerMin} MB/min for RSS.`
+        `Judged series: ${lt.series}. What a full collection leaves is live data, the thing a leak grows` +
+        (lt.usedGcs ? '. ' : ` (the lowest reading per ${FLOOR_BUCKET_SECONDS} s approximates it). `) +
+        `It moved ${lt.slopeMBPerMin} MB/min (95 % interval ${lt.lowMBPerMin} to ${lt.highMBPerMin}) over the ${lt.windowMin} min after the warm-up, ` +
+        `against ${f.rssSlopeMBPerMin} MB/min for RSS` + (lt.usedGcs ? ` and ${f.heapFloorSlopeMBPerMin} MB/min for the lowest heap reading per ${FLOOR_BUCKET_SECONDS} s. ` : '. ') +
+        'RSS can rise without live data rising (V8 reserving more heap, allocator fragmentation), so it is shown but not judged. The interval ' +
+        'assumes independent readings; consecutive GCs are not quite that, so it is somewhat narrower than it should be.'
       ]
     }
   },
