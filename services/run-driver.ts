@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type {
-  Response, ResponseCreateParamsBase, ResponseFunctionToolCall, ResponseInputItem, ResponseStreamEvent
+  Response, ResponseCreateParamsBase, ResponseFunctionToolCall, ResponseInputItem, ResponseOutputMessage, ResponseStreamEvent
 } from 'openai/resources/responses/responses'
 import type { Stream } from 'openai/core/streaming'
 import type { AssistantService } from './assistant-service.ts'
@@ -160,6 +160,7 @@ export function createRunDriver (deps: RunDriverDeps) {
       runId,
       fence,
       stop: stop.signal,
+      messages: createMessageRelay(event => events.publish(runId, event), seconds),
       waitSignal () {
         current = new AbortController()
         if (stop.signal.aborted) current.abort(stop.signal.reason)
@@ -188,7 +189,7 @@ export function createRunDriver (deps: RunDriverDeps) {
     }
   }
 
-  interface DriveContext { runId: string, fence: number, stop: AbortSignal, waitSignal: () => AbortSignal }
+  interface DriveContext { runId: string, fence: number, stop: AbortSignal, messages: MessageRelay, waitSignal: () => AbortSignal }
 
   async function update (ctx: DriveContext, patch: Partial<RunRecord>): Promise<RunRecord> {
     const updated = await store.updateRun(ctx.runId, patch, ctx.fence)
@@ -393,8 +394,7 @@ export function createRunDriver (deps: RunDriverDeps) {
           const updated = await update(ctx, { response_ids: [...run.response_ids, event.response.id], creating_since: null, pending_input: null })
           Object.assign(run, updated)
         }
-        const mapped = messageEventOf(event, run, seconds())
-        if (mapped) events.publish(run.id, mapped)
+        ctx.messages.forward(run, event)
         if (event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete') return event.response
       }
       return null
@@ -434,7 +434,10 @@ export function createRunDriver (deps: RunDriverDeps) {
     }
   }
 
-  /** Adds a finished response's usage to the run, the budget and the ledger — once per response. */
+  /**
+   * Adds a finished response's usage to the run, the budget and the ledger, and sends streaming
+   * clients what they have not seen of its messages — once per response.
+   */
   async function settle (ctx: DriveContext, run: RunRecord, response: Response): Promise<RunRecord> {
     if (run.settled_response_ids.includes(response.id)) return run
     const usage = usageOf(response)
@@ -450,6 +453,7 @@ export function createRunDriver (deps: RunDriverDeps) {
     if (messages.length > 0) {
       await store.putMessages(messages.map(m => ({ thread_id: run.thread_id, item_id: m.id, created_at: now, run_id: run.id, attachments: [] })))
     }
+    ctx.messages.finish(run, response)
     // The conversation now holds this response's input and output: the next one reads about that much.
     await store.updateThread(run.thread_id, { token_estimate: usage.input_tokens + usage.output_tokens })
     return update(ctx, { usage: addUsage(run.usage, usage), settled_response_ids: [...run.settled_response_ids, response.id], reservation_id: null })
@@ -535,23 +539,75 @@ function messageView (run: Pick<RunRecord, 'id' | 'thread_id'>, itemId: string, 
   }
 }
 
+/** The text of each content part of a message, by the part's index (a refusal has none). */
+const partTexts = (message: ResponseOutputMessage) => message.content.map(part => part.type === 'output_text' ? part.text : '')
+
+function deltaEvent (itemId: string, index: number, text: string): RunEvent {
+  return { event: 'thread.message.delta', data: { id: itemId, object: 'thread.message.delta', delta: { content: [{ index, type: 'text', text: { value: text } }] } } }
+}
+
 /** The contract's message event for an upstream stream event, if it is one the SPA sees. */
 export function messageEventOf (event: ResponseStreamEvent, run: Pick<RunRecord, 'id' | 'thread_id'>, now: number): RunEvent | null {
   switch (event.type) {
     case 'response.output_item.added':
       return event.item.type === 'message' ? { event: 'thread.message.created', data: messageView(run, event.item.id, '', now) } : null
     case 'response.output_text.delta':
-      return {
-        event: 'thread.message.delta',
-        data: { id: event.item_id, object: 'thread.message.delta', delta: { content: [{ index: event.content_index, type: 'text', text: { value: event.delta } }] } }
-      }
+      return deltaEvent(event.item_id, event.content_index, event.delta)
     case 'response.output_item.done':
       if (event.item.type !== 'message') return null
-      return { event: 'thread.message.completed', data: messageView(run, event.item.id, event.item.content.map(part => part.type === 'output_text' ? part.text : '').join(''), now) }
+      return { event: 'thread.message.completed', data: messageView(run, event.item.id, partTexts(event.item).join(''), now) }
     default:
       return null
   }
 }
+
+/**
+ * Relays the message events of a run's upstream streams and remembers what was sent, so that a
+ * response whose end is learnt another way (its stream dropped and it was polled, or it was never
+ * streamed) can be finished from its output: clients always see message.created, deltas that add
+ * up to the final text, then message.completed.
+ */
+export function createMessageRelay (emit: (event: RunEvent) => void, now: () => number) {
+  /** Messages created but not completed: the text sent so far of each content part. */
+  const sent = new Map<string, string[]>()
+  const completed = new Set<string>()
+  return {
+    forward (run: Pick<RunRecord, 'id' | 'thread_id'>, event: ResponseStreamEvent): void {
+      if (event.type === 'response.output_item.added' && event.item.type === 'message') {
+        sent.set(event.item.id, [])
+      } else if (event.type === 'response.output_text.delta') {
+        const parts = sent.get(event.item_id) ?? []
+        parts[event.content_index] = (parts[event.content_index] ?? '') + event.delta
+        sent.set(event.item_id, parts)
+      } else if (event.type === 'response.output_item.done' && event.item.type === 'message') {
+        sent.delete(event.item.id)
+        completed.add(event.item.id)
+      }
+      const mapped = messageEventOf(event, run, now())
+      if (mapped) emit(mapped)
+    },
+    /** Sends what was not sent of the messages of a response that has ended. */
+    finish (run: Pick<RunRecord, 'id' | 'thread_id'>, response: Response): void {
+      for (const item of response.output) {
+        if (item.type !== 'message') continue
+        // Completed in the stream: nothing is missing (and it is forgotten).
+        if (completed.delete(item.id)) continue
+        const parts = sent.get(item.id)
+        sent.delete(item.id)
+        if (!parts) emit({ event: 'thread.message.created', data: messageView(run, item.id, '', now()) })
+        const texts = partTexts(item)
+        texts.forEach((text, index) => {
+          const before = parts?.[index] ?? ''
+          // Deltas cannot be taken back: should the final text not continue what was sent (upstream
+          // does not rewrite text), message.completed still carries the final text.
+          if (text.length > before.length && text.startsWith(before)) emit(deltaEvent(item.id, index, text.slice(before.length)))
+        })
+        emit({ event: 'thread.message.completed', data: messageView(run, item.id, texts.join(''), now()) })
+      }
+    }
+  }
+}
+export type MessageRelay = ReturnType<typeof createMessageRelay>
 
 /** The contract's Run object. */
 export function toRunView (run: RunRecord) {

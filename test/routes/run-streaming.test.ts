@@ -123,3 +123,49 @@ t.test('GET a run with Accept: text/event-stream follows it: the answer so far i
   const ended = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
   t.same(parseSse(ended.body).map(e => e.event), ['thread.run.completed', 'done'], 'a finished run answers its final event at once')
 })
+
+/** The contract's order of message events: one created, its deltas, one completed, before the run's final event. */
+function checkMessageOrder (t: Test, events: SseEvent[]) {
+  const names = events.map(e => e.event)
+  t.equal(names.filter(n => n === 'thread.message.created').length, 1, 'one message.created')
+  t.equal(names.filter(n => n === 'thread.message.completed').length, 1, 'one message.completed')
+  const created = names.indexOf('thread.message.created')
+  const completed = names.indexOf('thread.message.completed')
+  t.ok(names.every((n, i) => n !== 'thread.message.delta' || (i > created && i < completed)), 'deltas between created and completed')
+  t.same(names.slice(-3), ['thread.message.completed', 'thread.run.completed', 'done'], 'message.completed comes before run.completed')
+}
+
+t.test('an upstream stream that drops and cannot be resumed is polled; clients still get the whole answer', async t => {
+  // Cut before the message started (after response.created and in_progress) and in the middle of its text.
+  for (const afterEvents of [2, 8]) {
+    await t.test(`cut after ${afterEvents} events`, async t => {
+      const { app, sim, thread, finalText } = await setup(t)
+      sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents })
+      // The SDK retries a 500 once: both tries of the one resume fail, then the driver polls.
+      sim.faults.add({ route: 'GET /v1/responses/{response_id}', kind: 'status', status: 500, times: 2 })
+      const threadId = await thread('Break my stream for good [len:40]')
+      const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
+      const events = parseSse(res.body)
+      checkMessageOrder(t, events)
+      const answer = await finalText(threadId)
+      t.equal(deltasOf(events), answer, 'concatenated deltas equal the final message text')
+      const deltas = events.filter(e => e.event === 'thread.message.delta').length
+      if (afterEvents === 2) t.equal(deltas, 1, 'nothing was streamed: the whole text in one delta')
+      else t.ok(deltas > 1, 'what was streamed, then the rest in one delta')
+      t.equal(JSON.parse(events.find(e => e.event === 'thread.message.completed')!.data).content[0].text.value, answer)
+      t.ok((sim.counters()['GET /v1/responses/{response_id}'] ?? 0) >= 3, 'the resume failed and the response was polled')
+    })
+  }
+})
+
+t.test('a tool run whose answer round loses its stream: the answer still arrives whole', async t => {
+  const { app, sim, thread, finalText } = await setup(t)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents: 6, after: 1 })
+  sim.faults.add({ route: 'GET /v1/responses/{response_id}', kind: 'status', status: 500, times: 2 })
+  const threadId = await thread('Time? [call:get_current_time {"timezone":"UTC"}]')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'curator', stream: true } })
+  const events = parseSse(res.body)
+  checkMessageOrder(t, events)
+  t.equal(deltasOf(events), await finalText(threadId))
+  t.equal(sim.counters()['POST /v1/responses'], 2)
+})

@@ -1,11 +1,13 @@
 import OpenAI from 'openai'
+import type { Response, ResponseStreamEvent } from 'openai/resources/responses/responses'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
 import type { RunRecord } from '../../services/store/types.ts'
 import { newRunRecord } from '../../services/store/records.ts'
-import { estimateInputTokens } from '../../services/run-driver.ts'
+import { createMessageRelay, estimateInputTokens } from '../../services/run-driver.ts'
+import type { RunEvent } from '../../services/run-events.ts'
 import { estimateTokens } from '../../services/thread-service.ts'
 
 const alice = bearer(userToken('alice'))
@@ -158,4 +160,16 @@ t.test('past RUN_MAX_UPSTREAM_STREAMS runs are polled; runs a client streams sti
   const streamed = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, 'Streamed answer')}/runs`, headers: alice, payload: { assistant_type: 'mentor', stream: true } })
   t.ok(streamed.body.includes('thread.message.delta'), 'a streaming client still sees the answer in pieces')
   t.match(streamed.body, /event: thread\.run\.completed/)
+})
+
+t.test('the message relay never repeats text: a final text that does not continue what was sent gets no delta', async t => {
+  const sent: RunEvent[] = []
+  const relay = createMessageRelay(event => sent.push(event), () => 1)
+  const run = { id: 'run_1', thread_id: 'conv_1' }
+  relay.forward(run, { type: 'response.output_item.added', item: { type: 'message', id: 'msg_1', content: [] } } as unknown as ResponseStreamEvent)
+  relay.forward(run, { type: 'response.output_text.delta', item_id: 'msg_1', content_index: 0, delta: 'Hello wor' } as unknown as ResponseStreamEvent)
+  const message = (text: string) => ({ type: 'message', id: 'msg_1', content: [{ type: 'output_text', text, annotations: [] }] })
+  relay.finish(run, { output: [message('Goodbye')] } as unknown as Response)
+  t.same(sent.map(e => e.event), ['thread.message.created', 'thread.message.delta', 'thread.message.completed'])
+  t.match(sent.at(-1)!.data, { id: 'msg_1', content: [{ text: { value: 'Goodbye' } }] }, 'message.completed carries the final text')
 })
