@@ -547,7 +547,7 @@ function deltaEvent (itemId: string, index: number, text: string): RunEvent {
 }
 
 /** The contract's message event for an upstream stream event, if it is one the SPA sees. */
-export function messageEventOf (event: ResponseStreamEvent, run: Pick<RunRecord, 'id' | 'thread_id'>, now: number): RunEvent | null {
+function messageEventOf (event: ResponseStreamEvent, run: Pick<RunRecord, 'id' | 'thread_id'>, now: number): RunEvent | null {
   switch (event.type) {
     case 'response.output_item.added':
       return event.item.type === 'message' ? { event: 'thread.message.created', data: messageView(run, event.item.id, '', now) } : null

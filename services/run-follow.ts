@@ -1,6 +1,6 @@
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import { messageEventOf, toRunView } from './run-driver.ts'
+import { createMessageRelay, toRunView } from './run-driver.ts'
 import type { RunEvent } from './run-events.ts'
 import { isActiveRunStatus, type Store } from './store/types.ts'
 
@@ -10,6 +10,7 @@ const STORE_CHECK_MS = 250
  * Follows a run from anywhere — another instance may be driving it: its status from the store, the
  * text of its current upstream response by replaying that response's stream from the start (so a
  * client that reconnects sees the whole answer so far). Ends after emitting the run's final event.
+ * Should that stream stop early, the rest of the answer is sent from the response once it is settled.
  */
 export async function followRun (
   deps: { openai: OpenAI, store: Store, log: FastifyBaseLogger, clock: () => number },
@@ -18,11 +19,20 @@ export async function followRun (
   emit: (event: RunEvent) => void
 ): Promise<void> {
   const { openai, store, log, clock } = deps
+  const messages = createMessageRelay(emit, () => Math.floor(clock() / 1000))
   let followed: string | null = null
+  /** The followed response, when its stream stopped before the response ended. */
+  let unfinished: string | null = null
   let announced = false
   while (!signal.aborted) {
     const run = await store.getRun(runId)
     if (!run) return
+    if (unfinished && run.settled_response_ids.includes(unfinished)) {
+      const response = await openai.responses.retrieve(unfinished, {}, { signal })
+        .catch(err => { log.info({ err, runId }, 'could not read the end of the followed response'); return null })
+      if (response) messages.finish(run, response)
+      unfinished = null
+    }
     if (!isActiveRunStatus(run.status)) {
       const status = run.status as 'completed' | 'incomplete' | 'failed' | 'cancelled'
       emit({ event: `thread.run.${status}`, data: toRunView(run) })
@@ -35,11 +45,12 @@ export async function followRun (
     const current = run.response_ids.at(-1)
     if (current && current !== followed && !run.settled_response_ids.includes(current)) {
       followed = current
+      unfinished = current
       try {
         const stream = await openai.responses.retrieve(current, { stream: true }, { signal })
         for await (const event of stream) {
-          const mapped = messageEventOf(event, run, Math.floor(clock() / 1000))
-          if (mapped) emit(mapped)
+          messages.forward(run, event)
+          if (event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete') unfinished = null
         }
       } catch (err) {
         if (signal.aborted) return

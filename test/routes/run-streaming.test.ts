@@ -169,3 +169,14 @@ t.test('a tool run whose answer round loses its stream: the answer still arrives
   t.equal(deltasOf(events), await finalText(threadId))
   t.equal(sim.counters()['POST /v1/responses'], 2)
 })
+
+t.test('a follower whose replayed stream drops still gets the whole answer', async t => {
+  const { app, sim, thread, finalText } = await setup(t, { generationMs: 600 })
+  const threadId = await thread('Follow me through a broken stream [len:40]')
+  const started = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })
+  sim.faults.add({ route: 'GET /v1/responses/{response_id}', kind: 'truncate-sse', afterEvents: 8 })
+  const res = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
+  const events = parseSse(res.body)
+  checkMessageOrder(t, events)
+  t.equal(deltasOf(events), await finalText(threadId))
+})
