@@ -256,11 +256,13 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
       const found: Message[] = []
       let after = query.after
       let upstreamHasMore = true
+      // The first upstream page is sized for the answer; what is read after it is mostly tool items between messages.
+      let pageSize = Math.min(UPSTREAM_PAGE, query.limit + 1)
       try {
         for (let scanned = 0; scanned < MAX_SCAN_PAGES && found.length <= query.limit && upstreamHasMore; scanned++) {
           const page = await openai.conversations.items.list(threadId, {
             order: query.order,
-            limit: Math.min(UPSTREAM_PAGE, query.limit + 1),
+            limit: pageSize,
             ...(after ? { after } : {})
           })
           for (const item of page.data) {
@@ -269,6 +271,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
           }
           upstreamHasMore = page.has_more
           after = page.data.at(-1)?.id
+          pageSize = UPSTREAM_PAGE
           if (!after) break
         }
       } catch (err) {
@@ -281,6 +284,9 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
         if (record) Object.assign(message, { created_at: record.created_at, run_id: record.run_id })
       }
       const page = listPage(data, found.length > query.limit || upstreamHasMore)
+      // The scan stopped before the page filled and the thread goes on: the cursor is the last item read
+      // (an upstream item id like any other), so the next page continues from there instead of re-reading.
+      if (found.length <= query.limit && upstreamHasMore && after) page.last_id = after
       pages.set(key, page, data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64))
       return page
     }

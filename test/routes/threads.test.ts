@@ -154,6 +154,38 @@ t.test('message pagination follows the upstream cursor in both orders', async t 
   t.equal(empty.last_id, null)
 })
 
+t.test('message pagination never dead-ends on a long run of tool items between messages', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: {} })).json()
+  await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'first' } })
+  // 2 000 tool items (1 000 calls and their outputs) put straight into the conversation: two scans' worth.
+  const upstream = new OpenAI({ apiKey: SIM_KEY, baseURL: sim.url })
+  for (let batch = 0; batch < 100; batch++) {
+    const items = Array.from({ length: 10 }, (_, i) => `call_${batch}_${i}`).flatMap(callId => [
+      { type: 'function_call' as const, call_id: callId, name: 'get_current_time', arguments: '{}' },
+      { type: 'function_call_output' as const, call_id: callId, output: '{}' }
+    ])
+    await upstream.conversations.items.create(thread.id, { items })
+  }
+  await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: 'second' } })
+  const page = async (query: string) => (await app.inject({ url: `/api/openai/threads/${thread.id}/messages?${query}`, headers: alice })).json()
+  const text = (p: { data: Array<{ content: Array<{ text: { value: string } }> }> }) => p.data.map(m => m.content[0]!.text.value)
+
+  const p1 = await page('limit=1')
+  t.same(text(p1), ['second'])
+  t.equal(p1.has_more, true)
+  t.not(p1.last_id, p1.first_id, 'the cursor skips the tool items already read while looking for more')
+  const p2 = await page(`limit=1&after=${p1.last_id}`)
+  t.same(text(p2), [], 'a scan of 1 000 tool items finds no message')
+  t.equal(p2.has_more, true)
+  t.type(p2.last_id, 'string', 'but the cursor goes on from the last item read')
+  const p3 = await page(`limit=1&after=${p2.last_id}`)
+  t.same(text(p3), ['first'])
+  t.equal(p3.has_more, false)
+  t.same(sim.nonconforming(), [])
+})
+
 t.test('thread pagination: newest first, cursor, both orders', async t => {
   const app = await build(t, await startSim(t))
   const ids: string[] = []
