@@ -8,9 +8,14 @@ export const AssistantIdSchema = Type.String({ minLength: 1, maxLength: 64, patt
 export const UnixTimeSchema = Type.Integer({ minimum: 0, description: 'Unix seconds' })
 
 export const MetadataSchema = Type.Record(
-  Type.String({ minLength: 1, maxLength: 64 }),
+  Type.String(),
   Type.String({ maxLength: 512 }),
-  { maxProperties: 8, description: 'up to 8 string pairs; key ≤ 64, value ≤ 512 characters' }
+  {
+    maxProperties: 8,
+    // TypeBox turns a Record's key schema into a pattern, dropping its lengths: the keys are bounded here.
+    propertyNames: { type: 'string', minLength: 1, maxLength: 64 },
+    description: 'up to 8 string pairs; key 1–64, value ≤ 512 characters'
+  }
 )
 export type Metadata = Static<typeof MetadataSchema>
 

@@ -8,7 +8,7 @@ import {
 } from '../../services/errors.ts'
 import type { ErrorBody } from '../../schemas/common.ts'
 
-interface ValidationIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown> }
+interface ValidationIssue { instancePath: string, keyword: string, message?: string, params: Record<string, unknown>, propertyName?: string }
 
 /** "body.content must NOT have more than 32000 characters": the field first, in the caller's terms. */
 export function validationMessage (issues: ValidationIssue[], context = 'body'): string {
@@ -17,6 +17,8 @@ export function validationMessage (issues: ValidationIssue[], context = 'body'):
   const path = [context, ...issue.instancePath.split('/').filter(Boolean)]
   if (issue.keyword === 'required') return `${[...path, String(issue.params.missingProperty)].join('.')} is required`
   if (issue.keyword === 'additionalProperties') return `${[...path, String(issue.params.additionalProperty)].join('.')} is not allowed`
+  // Ajv reports a key that breaks propertyNames at its object, with the key beside it.
+  if (issue.propertyName !== undefined) return `${path.join('.')} keys ${issue.message ?? 'are invalid'}`
   if (issue.keyword === 'enum' || issue.keyword === 'const') {
     const allowed = (issue.params.allowedValues as unknown[] | undefined) ?? [issue.params.allowedValue]
     return `${path.join('.')} must be one of ${allowed.map(v => JSON.stringify(v)).join(', ')}`
