@@ -62,6 +62,32 @@ t.test('the caller id is the token subject', async t => {
   t.same(res.json().data, [])
 })
 
+async function adminUsage (app: Awaited<ReturnType<typeof build>>, extra: Parameters<typeof userToken>[1]) {
+  return app.inject({ url: '/api/openai/admin/usage', headers: bearer(userToken('carol', extra)) })
+}
+
+function expect403 (t: Test, res: Awaited<ReturnType<typeof get>>, why: string) {
+  t.equal(res.statusCode, 403, why)
+  t.equal(res.json().code, 'FORBIDDEN')
+}
+
+t.test('admin comes from the role claim or an element of the roles array', async t => {
+  const app = await build(t, null)
+  t.equal((await adminUsage(app, { roles: ['admin'] })).statusCode, 200, 'roles: ["admin"] is an admin')
+  t.equal((await adminUsage(app, { roles: ['user', 'admin'] })).statusCode, 200, 'anywhere in the array')
+  expect403(t, await adminUsage(app, { roles: ['user'] }), 'roles: ["user"] is not')
+  expect403(t, await adminUsage(app, { roles: 'admin' as unknown as string[] }), 'a roles string is not an array')
+  expect403(t, await adminUsage(app, {}), 'no role at all')
+})
+
+t.test('JWT_ADMIN_ROLE names the admin role', async t => {
+  const app = await build(t, null, { env: { JWT_ADMIN_ROLE: 'teacher' } })
+  t.equal((await adminUsage(app, { role: 'teacher' })).statusCode, 200, 'role: "teacher" is an admin')
+  t.equal((await adminUsage(app, { roles: ['teacher'] })).statusCode, 200, 'roles: ["teacher"] is an admin')
+  expect403(t, await adminUsage(app, { role: 'admin' }), 'role: "admin" is no longer special')
+  expect403(t, await adminUsage(app, { roles: ['admin'] }), 'nor roles: ["admin"]')
+})
+
 interface Jwks { server: Server, url: string, keys: object[], fetches: number }
 
 async function startJwks (t: Test): Promise<Jwks> {
