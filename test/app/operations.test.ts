@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
-import { build, SIM_KEY } from '../helpers/build.ts'
+import { build, startSim, SIM_KEY } from '../helpers/build.ts'
 import { bearer, signHs256, claims, userToken, TEST_JWT_SECRET } from '../helpers/tokens.ts'
 
 t.test('liveness and readiness', async t => {
@@ -45,6 +45,27 @@ t.test('metrics in Prometheus format, optionally behind a token', async t => {
   t.equal((await guarded.inject({ url: '/metrics' })).statusCode, 401)
   t.equal((await guarded.inject({ url: '/metrics', headers: { authorization: 'Bearer wrong-token-0123456789' } })).statusCode, 401)
   t.equal((await guarded.inject({ url: '/metrics', headers: { authorization: 'Bearer metrics-token-0123456789' } })).statusCode, 200)
+})
+
+t.test('upstream calls are counted by operation and outcome', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const upstreamCount = async (operation: string, outcome: string) => {
+    const body = (await app.inject({ url: '/metrics' })).body
+    const line = body.split('\n').find(l => l.startsWith('upstream_requests_total{') &&
+      l.includes(`operation="${operation}"`) && l.includes(`outcome="${outcome}"`))
+    return line === undefined ? 0 : Number(line.split(' ').at(-1))
+  }
+  const createThread = () => app.inject({ method: 'POST', url: '/api/openai/threads', headers: bearer(userToken('alice')), payload: {} })
+
+  t.equal((await createThread()).statusCode, 201)
+  t.equal(await upstreamCount('conversations.create', 'ok'), 1, 'a real call through the simulator is counted ok')
+  t.equal(await upstreamCount('conversations.create', 'http_5xx'), 0)
+
+  sim.faults.add({ route: 'POST /v1/conversations', kind: 'status', status: 500 })
+  t.equal((await createThread()).statusCode, 502)
+  t.equal(await upstreamCount('conversations.create', 'http_5xx'), 1, 'the injected 500 is counted as http_5xx')
+  t.equal(await upstreamCount('conversations.create', 'ok'), 1, 'and not as ok')
 })
 
 t.test('security headers', async t => {
