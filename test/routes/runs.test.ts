@@ -168,6 +168,25 @@ t.test('TOO_MANY_ACTIVE_RUNS per user; other users unaffected', async t => {
   for (const r of [...first, bobs]) await ctx.app.inject({ url: `${r.headers.location}?wait=10000`, headers: r === bobs ? bob : alice })
 })
 
+t.test('creating runs has its own per-user rate bucket', async t => {
+  const ctx = await setup(t, { RATE_LIMIT_RUNS_MAX: '2' })
+  const threadId = await threadWith(ctx, 'Count my runs')
+  const createRun = (headers = alice, id = threadId) => ctx.app.inject({ method: 'POST', url: runUrl(id), headers, payload: { assistant_type: 'mentor' } })
+  t.equal((await createRun()).statusCode, 200)
+  t.equal((await createRun()).statusCode, 200)
+  const limited = await createRun()
+  t.equal(limited.statusCode, 429)
+  t.same(Object.keys(limited.json()).sort(), ['code', 'error', 'message', 'requestId', 'statusCode'])
+  t.match(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: /at most 2 requests per 60 s/ })
+  t.equal(limited.json().requestId, limited.headers['x-request-id'])
+  t.ok(Number(limited.headers['retry-after']) >= 1, 'Retry-After in seconds')
+  t.equal(limited.headers['x-ratelimit-remaining'], '0')
+
+  t.equal((await createRun(bob, await threadWith(ctx, 'Mine', bob))).statusCode, 200, 'another user has a bucket of their own')
+  t.equal((await ctx.app.inject({ url: runUrl(threadId), headers: alice })).json().data.length, 2, 'reads are not in the bucket')
+  t.equal((await ctx.app.inject({ url: `/api/openai/threads/${threadId}/messages`, headers: alice })).statusCode, 200)
+})
+
 t.test('runs are private: another user gets 404 everywhere', async t => {
   const ctx = await setup(t)
   const threadId = await threadWith(ctx, 'mine')
