@@ -61,6 +61,9 @@ export function errorResponses (...statuses: number[]): Record<number, typeof Er
 /** Statuses every authenticated /api route can answer with. */
 export const API_ERRORS = [400, 401, 429, 500, 503] as const
 
+/** 1–255 visible ASCII characters, no spaces: the one rule, also checked by plugins/app/idempotency.ts. */
+export const IdempotencyKeySchema = Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' })
+
 export const IdempotencyHeadersSchema = Type.Object({
-  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, pattern: '^[\\x21-\\x7E]+$' }))
+  'idempotency-key': Type.Optional(IdempotencyKeySchema)
 })

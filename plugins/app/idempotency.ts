@@ -1,6 +1,8 @@
 import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { Value } from 'typebox/value'
+import { IdempotencyKeySchema } from '../../schemas/common.ts'
 import { IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed } from '../../services/errors.ts'
 
 declare module 'fastify' {
@@ -13,7 +15,6 @@ declare module 'fastify' {
   }
 }
 
-const KEY_PATTERN = /^[\x20-\x7E]{1,255}$/
 /** Headers worth replaying with a stored answer. */
 const REPLAYED_HEADERS = ['content-type', 'location']
 
@@ -48,7 +49,7 @@ async function idempotency (fastify: FastifyInstance) {
     const raw = request.headers['idempotency-key']
     if (raw === undefined) return
     const key = Array.isArray(raw) ? raw[0] : raw
-    if (!KEY_PATTERN.test(key)) throw new ValidationFailed('headers.idempotency-key must be 1-255 printable characters')
+    if (!Value.Check(IdempotencyKeySchema, key)) throw new ValidationFailed('headers.idempotency-key must be 1-255 visible ASCII characters without spaces')
     const claim = await store.claimIdempotency(request.caller.id, key, fingerprint(request), ttlMs, inFlightTtlMs)
     switch (claim.state) {
       case 'new':

@@ -255,8 +255,13 @@ t.test('Idempotency-Key: replay, different body, in flight, per user', async t =
   t.equal(m1.json().id, m2.json().id)
   t.equal((await app.inject({ url: `/api/openai/threads/${thread}/messages`, headers: alice })).json().data.length, 1, 'one message, not two')
 
-  const bad = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...alice, 'idempotency-key': 'x'.repeat(256) }, payload: {} })
-  t.equal(bad.statusCode, 400)
+  for (const key of ['x'.repeat(256), 'has space']) {
+    const bad = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...alice, 'idempotency-key': key }, payload: {} })
+    t.equal(bad.statusCode, 400)
+    t.match(bad.json(), { code: 'VALIDATION_FAILED', message: /^headers\.idempotency-key / }, 'the message names the header')
+  }
+  const longest = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...alice, 'idempotency-key': 'k'.repeat(255) }, payload: {} })
+  t.equal(longest.statusCode, 201, 'a 255-character key is accepted')
 })
 
 t.test('a failed create is not stored: the retry with the same key goes through', async t => {
