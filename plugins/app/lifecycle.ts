@@ -18,8 +18,6 @@ async function lifecycle (fastify: FastifyInstance) {
     if (draining) reply.header('connection', 'close')
     return payload
   })
-  // Every answer carries the request id, the caller's own when it sent a sane one (see server.ts).
-  fastify.addHook('onRequest', async (request, reply) => { reply.header('x-request-id', request.id) })
 }
 
 export default fp(lifecycle, { name: 'lifecycle' })
