@@ -395,7 +395,7 @@ export function createRunDriver (deps: RunDriverDeps) {
           Object.assign(run, updated)
         }
         ctx.messages.forward(run, event)
-        if (event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete') return event.response
+        if (endsResponse(event)) return event.response
       }
       return null
     } catch (err) {
@@ -537,6 +537,11 @@ function messageView (run: Pick<RunRecord, 'id' | 'thread_id'>, itemId: string, 
     content: text ? [{ type: 'text', text: { value: text, annotations: [] } }] : [],
     attachments: []
   }
+}
+
+/** The stream event that carries a response's end (it has no event for a cancelled one). */
+export function endsResponse (event: ResponseStreamEvent): event is Extract<ResponseStreamEvent, { type: 'response.completed' | 'response.failed' | 'response.incomplete' }> {
+  return event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete'
 }
 
 /** The text of each content part of a message, by the part's index (a refusal has none). */

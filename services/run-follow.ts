@@ -1,6 +1,6 @@
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import { createMessageRelay, toRunView } from './run-driver.ts'
+import { createMessageRelay, endsResponse, toRunView } from './run-driver.ts'
 import type { RunEvent } from './run-events.ts'
 import { isActiveRunStatus, type Store } from './store/types.ts'
 
@@ -50,7 +50,7 @@ export async function followRun (
         const stream = await openai.responses.retrieve(current, { stream: true }, { signal })
         for await (const event of stream) {
           messages.forward(run, event)
-          if (event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete') unfinished = null
+          if (endsResponse(event)) unfinished = null
         }
       } catch (err) {
         if (signal.aborted) return
