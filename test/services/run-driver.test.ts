@@ -4,6 +4,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
+import { until } from '../helpers/until.ts'
 import type { RunRecord } from '../../services/store/types.ts'
 import { newRunRecord } from '../../services/store/records.ts'
 import { createMessageRelay, estimateInputTokens } from '../../services/run-driver.ts'
@@ -141,7 +142,7 @@ t.test('shutdown hands runs back: the lease is released at once, the run stays a
   const { app } = await setup(t)
   const threadId = await newThread(app, 'Long [slow:5000]')
   const started = (await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })).json()
-  await new Promise(resolve => setTimeout(resolve, 200))
+  await until(async () => (await app.store.getRun(started.id))!.response_ids.length > 0, { message: 'the driver to hold the upstream response' })
   await app.runs.close()
   const record = await app.store.getRun(started.id)
   t.equal(record!.status, 'in_progress', 'still active, for another process to resume')
