@@ -72,6 +72,42 @@ function chainItems (core: Core, id: string): Item[] {
   return chain.flat()
 }
 
+/**
+ * OpenAI's pairing rules: every function_call_output answers a call the model made (in the context or
+ * this input), and every call the model sees has its output — a round that leaves one out is refused.
+ * Items before the latest compaction item are no longer in the context and are not checked.
+ */
+function checkToolPairs (context: Item[], input: Item[]): void {
+  const calls = new Set<unknown>()
+  const answered = new Set<unknown>()
+  const start = lastCompaction(context)
+  for (let i = Math.max(0, start); i < context.length; i++) {
+    const item = context[i]
+    if (item.type === 'function_call') calls.add(item.call_id)
+    else if (item.type === 'function_call_output') answered.add(item.call_id)
+  }
+  input.forEach((item, index) => {
+    if (item.type === 'compaction') {
+      calls.clear()
+      answered.clear()
+    } else if (item.type === 'function_call') {
+      calls.add(item.call_id)
+    } else if (item.type === 'function_call_output') {
+      if (typeof item.call_id !== 'string') throw missingParameter(`input[${index}].call_id`)
+      if (!calls.has(item.call_id)) throw badRequest(`No tool call found for function call output with call_id ${item.call_id}.`, 'input')
+      answered.add(item.call_id)
+    }
+  })
+  for (const call of calls) {
+    if (!answered.has(call)) throw badRequest(`No tool output found for function call ${String(call)}.`, 'input')
+  }
+}
+
+function lastCompaction (items: Item[]): number {
+  for (let i = items.length - 1; i >= 0; i--) if (items[i].type === 'compaction') return i
+  return -1
+}
+
 function initialWire (id: string, body: Body, conversationId: string | null): WireResponse {
   const reasoning = (body.reasoning ?? {}) as Record<string, unknown>
   return {
@@ -136,16 +172,7 @@ export function prepareResponse (core: Core, body: Body, stuckFault: boolean): R
     : body.input ?? []
   const input = normalizeItems(core, rawInput, conversation, 'input')
 
-  // Every function_call_output must answer a call the model made (in the context or this input).
-  const callIds = new Set<unknown>()
-  for (const item of context) if (item.type === 'function_call') callIds.add(item.call_id)
-  input.forEach((item, index) => {
-    if (item.type === 'function_call') callIds.add(item.call_id)
-    if (item.type === 'function_call_output' && typeof item.call_id !== 'string') throw missingParameter(`input[${index}].call_id`)
-    if (item.type === 'function_call_output' && !callIds.has(item.call_id)) {
-      throw badRequest(`No tool call found for function call output with call_id ${String(item.call_id)}.`, `input[${index}]`)
-    }
-  })
+  checkToolPairs(context, input)
 
   const plan = planResponse({
     model: body.model,

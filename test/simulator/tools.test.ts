@@ -102,7 +102,61 @@ t.test('function calling through the SDK', async (t) => {
       input: [{ type: 'function_call_output', call_id: 'call_nope', output: 'x' }]
     }))
     t.type(error, OpenAI.BadRequestError)
-    t.match(error, { message: /No tool call found for function call output with call_id call_nope/, param: 'input[0]' })
+    t.match(error, { message: 'No tool call found for function call output with call_id call_nope.', param: 'input', code: null })
+  })
+
+  t.test('server and client tools in one round: every pending call needs its output', async (t) => {
+    // The gateway runs get_weather itself and hands show_map (not among the tools) to its client.
+    const conv = await openai.conversations.create()
+    const round = await poll(openai, (await openai.responses.create({
+      ...base,
+      conversation: conv.id,
+      input: 'Plan [call:get_weather {"city":"Oslo"}] [call:show_map {"zoom":3}] [call:show_map {"zoom":9}]'
+    })).id)
+    const made = calls(round.output)
+    t.same(made.map((c) => [c.name, c.arguments]), [['get_weather', '{"city":"Oslo"}'], ['show_map', '{"zoom":3}'], ['show_map', '{"zoom":9}']],
+      'a mixed round: a server tool and two parallel calls of the same client tool')
+    t.equal(new Set(made.map((c) => c.call_id)).size, 3, 'each call has its own call_id')
+    t.equal(conformance(sim, 'getResponse', round), null)
+
+    const partial = await failure(openai.responses.create({
+      ...base,
+      conversation: conv.id,
+      input: [
+        { type: 'function_call_output', call_id: made[0].call_id, output: 'cold' },
+        { type: 'function_call_output', call_id: made[2].call_id, output: 'shown' }
+      ]
+    }))
+    t.type(partial, OpenAI.BadRequestError, 'an output missing for a pending call is refused')
+    t.match(partial, { status: 400, message: `No tool output found for function call ${made[1].call_id}.`, param: 'input', code: null, type: 'invalid_request_error' })
+
+    const newTurn = await failure(openai.responses.create({ ...base, conversation: conv.id, input: 'Never mind, something else' }))
+    t.match(newTurn, { status: 400, message: `No tool output found for function call ${made[0].call_id}.` }, 'so is a new user turn while calls are pending')
+    t.equal(sim.peek.conversation(conv.id)?.items.length, 4, 'refused requests append nothing')
+
+    const outputs: ResponseInputItem[] = made.map((c, i) => ({ type: 'function_call_output', call_id: c.call_id, output: `out-${i}` }))
+    const answer = await poll(openai, (await openai.responses.create({ ...base, conversation: conv.id, input: outputs })).id)
+    t.equal(answer.status, 'completed', 'outputs for every pending call id are accepted')
+    t.equal(answer.output_text, made.map((c, i) => `Tool result for ${c.call_id}: out-${i}`).join('\n'))
+    const next = await poll(openai, (await openai.responses.create({ ...base, conversation: conv.id, input: 'Thanks' })).id)
+    t.match(next.output_text, /^You said: "Thanks"/, 'with nothing pending a new turn is fine')
+  })
+
+  t.test('pending calls with previous_response_id and in a stateless history', async (t) => {
+    const first = await openai.responses.create({ model: 'gpt-4.1', tools: [weatherTool], input: '[call:get_weather {"city":"Rome"}] [call:open_camera]' })
+    const [weather, camera] = calls(first.output)
+    t.equal(camera.name, 'open_camera')
+    const missing = await failure(openai.responses.create({
+      model: 'gpt-4.1',
+      tools: [weatherTool],
+      previous_response_id: first.id,
+      input: [{ type: 'function_call_output', call_id: weather.call_id, output: 'warm' }]
+    }))
+    t.match(missing, { status: 400, message: `No tool output found for function call ${camera.call_id}.`, param: 'input' })
+
+    const history: ResponseInputItem[] = [{ role: 'user', content: 'x' }, ...toResponseInputItems(first.output), { type: 'function_call_output', call_id: camera.call_id, output: 'ok' }]
+    const stateless = await failure(openai.responses.create({ model: 'gpt-4.1', tools: [weatherTool], store: false, input: history }))
+    t.match(stateless, { status: 400, message: `No tool output found for function call ${weather.call_id}.` }, 'a replayed call needs its output too')
   })
 
   t.test('stateless rounds with previous_response_id', async (t) => {
