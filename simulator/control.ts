@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { ApiError, badRequest } from './errors.ts'
 import type { FaultRule, Latency } from './faults.ts'
-import { send } from './http.ts'
+import { parseQuery, send } from './http.ts'
 import type { ConfigPatch, Simulator } from './index.ts'
 
 interface ControlContext {
@@ -36,7 +36,7 @@ function toPatch (body: Record<string, unknown>): ConfigPatch {
     if (typeof value !== 'number' || value < 0) throw badRequest(`'${key}' must be a non-negative number or null`, key)
     return value
   }
-  for (const key of ['generationMs', 'queueMs'] as const) {
+  for (const key of ['generationMs', 'queueMs', 'contextWindowTokens', 'promptCacheMinTokens'] as const) {
     const value = numberOrNull(key)
     if (value === null) throw badRequest(`'${key}' must be a non-negative number`, key)
     if (value !== undefined) patch[key] = value
@@ -55,10 +55,25 @@ function toPatch (body: Record<string, unknown>): ConfigPatch {
   return patch
 }
 
+function count (query: Record<string, unknown>, key: string): number | undefined {
+  const value = query[key]
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 0) throw badRequest(`'${key}' must be a non-negative integer`, key)
+  return n
+}
+
 /** `/__sim/*`: the in-process API over HTTP, for the demo, benchmarks and other processes. */
-export async function control (sim: Simulator, ctx: ControlContext, path: string): Promise<void> {
+export async function control (sim: Simulator, ctx: ControlContext, path: string, search = ''): Promise<void> {
   const route = `${ctx.req.method} ${path}`
   switch (route) {
+    case 'GET /__sim/requests': {
+      const query = parseQuery(search)
+      const operation = typeof query.operation === 'string' ? query.operation : undefined
+      const data = sim.requestLog({ after: count(query, 'after'), limit: count(query, 'limit'), operation })
+      send(ctx, 200, { object: 'list', data, total: sim.stats().requests })
+      return
+    }
     case 'GET /__sim/stats':
       send(ctx, 200, sim.stats())
       return

@@ -1,4 +1,6 @@
+import type { ContextUsage, PromptCache } from './context.ts'
 import type { Latency } from './faults.ts'
+import type { RequestLog, RequestLogEntry } from './request-log.ts'
 import type { Item, Plan } from './scripted-model.ts'
 
 export interface Logger {
@@ -19,6 +21,10 @@ export interface SimConfig {
   validate: boolean
   maxTranscriptionBytes: number
   maxFileBytes: number
+  /** Input tokens a request may read; beyond it, context_length_exceeded unless truncation is 'auto'. */
+  contextWindowTokens: number
+  /** Shortest instructions+tools prefix that is cached (OpenAI: 1024 tokens). */
+  promptCacheMinTokens: number
 }
 
 export interface Conversation {
@@ -64,6 +70,10 @@ export interface ResponseRecord {
   conversationId: string | null
   inputItems: Item[]
   plan: Plan
+  /** Input tokens, cache figures and the compaction item, measured when the request was accepted. */
+  measured: ContextUsage
+  /** The request-log entry of the request that created it. */
+  request: RequestLogEntry | null
   /** Every SSE frame so far, kept for `?stream=true&starting_after=N` (background + stream only). */
   frames: string[] | null
   seq: number
@@ -112,6 +122,8 @@ export interface Core {
   files: Map<string, FileRecord>
   timers: Timers
   log: Logger
+  promptCache: PromptCache
+  requestLog: RequestLog
 }
 
 export function nowSeconds (): number {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { PromptCache } from './context.ts'
 import { control, readJson } from './control.ts'
 import * as conversations from './conversations.ts'
 import type { Core, Logger, SimConfig } from './core.ts'
@@ -11,6 +12,8 @@ import { faultError, Faults, latencyMs } from './faults.ts'
 import type { Handler, RequestContext } from './http.ts'
 import { parseQuery, sendError } from './http.ts'
 import { requestId } from './ids.ts'
+import { RequestLog } from './request-log.ts'
+import type { RequestLogEntry, RequestLogQuery } from './request-log.ts'
 import * as responses from './responses.ts'
 import { createRouter } from './routes.ts'
 import type { RouteKey } from './routes.ts'
@@ -22,6 +25,7 @@ export type { FaultRule, Latency } from './faults.ts'
 export type { RouteAlias, RouteKey } from './routes.ts'
 export type { ValidationIssue } from './validator.ts'
 export type { Logger } from './core.ts'
+export type { RequestLogEntry, RequestLogQuery } from './request-log.ts'
 
 export interface SimulatorOptions {
   host?: string
@@ -47,12 +51,18 @@ export interface SimulatorOptions {
   maxTranscriptionBytes?: number
   /** Request size limit of /v1/files. Default 512 MiB. */
   maxFileBytes?: number
+  /** Input tokens a request may read (default 400 000); beyond it 400 context_length_exceeded, or truncation: 'auto' drops the oldest items. */
+  contextWindowTokens?: number
+  /** Shortest instructions+tools prefix reported as cached (default 1024 tokens, like OpenAI). */
+  promptCacheMinTokens?: number
+  /** Response requests kept by requestLog() (default 1000). */
+  requestLogSize?: number
   /** Compile every request validator at start instead of on first use. */
   precompile?: boolean
   logger?: Logger
 }
 
-export type ConfigPatch = Partial<Pick<SimConfig, 'generationMs' | 'queueMs' | 'streamChunkMs' | 'pollAfterMs' | 'validate' | 'sampleParamRejectPattern'>> & {
+export type ConfigPatch = Partial<Pick<SimConfig, 'generationMs' | 'queueMs' | 'streamChunkMs' | 'pollAfterMs' | 'validate' | 'sampleParamRejectPattern' | 'contextWindowTokens' | 'promptCacheMinTokens'>> & {
   latency?: Partial<Latency>
 }
 
@@ -74,6 +84,9 @@ export interface SimulatorStats {
   /** Pending simulator timers (generation steps, latency); 0 after close(). */
   timers: number
   faults: ReturnType<Faults['list']>
+  /** Response requests recorded since start or reset, and the instructions+tools prefixes cached. */
+  requests: number
+  promptCache: { prefixes: number }
 }
 
 export interface Simulator {
@@ -93,12 +106,15 @@ export interface Simulator {
   configure (patch: ConfigPatch): void
   config (): Record<string, unknown>
   stats (): SimulatorStats
+  /** The identity and context fields of the latest response requests (no message bodies), oldest first. */
+  requestLog (query?: RequestLogQuery): RequestLogEntry[]
   /** Forgets all state, counters, recorded nonconforming requests and faults; restores the start options. */
   reset (): void
   /** Internal views for tests: a conversation even after deletion (with its items), a response. */
   peek: {
     conversation (id: string): { id: string, deleted: boolean, metadata: Record<string, string>, items: Array<Record<string, unknown>>, activeResponse: string | null } | undefined
-    response (id: string): Record<string, unknown> | undefined
+    /** The wire object plus `request`: the request-log entry of the request that created it. */
+    response (id: string): (Record<string, unknown> & { request: RequestLogEntry | null }) | undefined
   }
   /** Checks a body against the spec's response schema of an operation; null when it conforms. */
   checkResponse (operationId: string, body: unknown, status?: number, contentType?: string): ValidationIssue[] | null
@@ -142,7 +158,9 @@ function initialConfig (options: SimulatorOptions): SimConfig {
     sampleParamRejectPattern: options.sampleParamRejectPattern ?? /^(gpt-5|o\d)/,
     validate: options.validate ?? true,
     maxTranscriptionBytes: options.maxTranscriptionBytes ?? 25 * 1024 * 1024,
-    maxFileBytes: options.maxFileBytes ?? 512 * 1024 * 1024
+    maxFileBytes: options.maxFileBytes ?? 512 * 1024 * 1024,
+    contextWindowTokens: options.contextWindowTokens ?? 400_000,
+    promptCacheMinTokens: options.promptCacheMinTokens ?? 1024
   }
 }
 
@@ -168,7 +186,9 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     responses: new Map(),
     files: new Map(),
     timers: new Timers(),
-    log
+    log,
+    promptCache: new PromptCache(),
+    requestLog: new RequestLog(options.requestLogSize ?? 1000)
   }
   const validator = createValidator()
   const route = createRouter()
@@ -241,7 +261,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
 
     if (path.startsWith('/__sim/')) {
       if (denied) { req.resume(); fail(base, denied); return }
-      control(sim, base, path).catch((error: unknown) => fail(base, error))
+      control(sim, base, path, search).catch((error: unknown) => fail(base, error))
       return
     }
     const match = route(req.method ?? 'GET', path)
@@ -333,7 +353,9 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         sampleParamRejectPattern: c.sampleParamRejectPattern.source,
         validate: c.validate,
         maxTranscriptionBytes: c.maxTranscriptionBytes,
-        maxFileBytes: c.maxFileBytes
+        maxFileBytes: c.maxFileBytes,
+        contextWindowTokens: c.contextWindowTokens,
+        promptCacheMinTokens: c.promptCacheMinTokens
       }
     },
     stats () {
@@ -347,15 +369,20 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         files: core.files.size,
         hanging: pending.size,
         timers: core.timers.size,
-        faults: faults.list()
+        faults: faults.list(),
+        requests: core.requestLog.total,
+        promptCache: { prefixes: core.promptCache.size }
       }
     },
+    requestLog: (query) => core.requestLog.list(query),
     reset () {
       for (const rec of core.responses.values()) responses.cancelResponse(core, rec)
       core.timers.clear()
       core.conversations.clear()
       core.responses.clear()
       core.files.clear()
+      core.promptCache.clear()
+      core.requestLog.clear()
       counters = new Map()
       nonconforming = []
       nonconformingCount = 0
@@ -369,7 +396,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       },
       response (id) {
         const rec = core.responses.get(id)
-        return rec && structuredClone(rec.wire)
+        return rec && { ...structuredClone(rec.wire), request: rec.request && { ...rec.request, context_management: structuredClone(rec.request.context_management) } }
       }
     },
     checkResponse: (operationId, body, status = 200, contentType = 'application/json') =>

@@ -1,3 +1,4 @@
+import { measureContext, usage } from './context.ts'
 import { appendItems, checkMetadata, getConversation, isLocked, listPage, normalizeItems } from './conversations.ts'
 import type { Conversation, Core, ResponseRecord, StreamListener, WireResponse } from './core.ts'
 import { nowSeconds, TERMINAL_STATUSES } from './core.ts'
@@ -6,7 +7,8 @@ import type { Handler, RequestContext } from './http.ts'
 import { openSse, send } from './http.ts'
 import { base62Id, hexId } from './ids.ts'
 import type { Item } from './scripted-model.ts'
-import { itemText, plan as planResponse, tokens } from './scripted-model.ts'
+import { responseRequestEntry } from './request-log.ts'
+import { itemText, plan as planResponse } from './scripted-model.ts'
 
 type Body = Record<string, unknown> & {
   model?: string
@@ -24,6 +26,10 @@ type Body = Record<string, unknown> & {
   max_output_tokens?: number | null
   temperature?: number | null
   top_p?: number | null
+  prompt_cache_key?: string | null
+  prompt_cache_retention?: string | null
+  truncation?: string | null
+  context_management?: Array<Record<string, unknown>> | null
 }
 
 // Deltas per message: enough to look like streaming, few enough to keep timers cheap.
@@ -184,7 +190,17 @@ export function prepareResponse (core: Core, body: Body, stuckFault: boolean): R
     maxOutputTokens: body.max_output_tokens ?? null
   })
   if (stuckFault) plan.stuck = true
-  const inputTokens = tokens([...context.map(itemText), instructionsText(body.instructions), ...input.map(itemText)].join('\n'))
+  const measured = measureContext(core.config, core.promptCache, {
+    model: body.model,
+    instructions: instructionsText(body.instructions),
+    tools: body.tools,
+    promptCacheKey: body.prompt_cache_key ?? null,
+    promptCacheRetention: body.prompt_cache_retention,
+    truncation: body.truncation,
+    contextManagement: body.context_management,
+    context,
+    input
+  })
 
   const id = hexId('resp_')
   const background = body.background === true
@@ -198,6 +214,8 @@ export function prepareResponse (core: Core, body: Body, stuckFault: boolean): R
     conversationId: conversation?.id ?? null,
     inputItems: input,
     plan,
+    measured,
+    request: null,
     frames: background && streamed ? [] : null,
     seq: 0,
     listeners: new Set(),
@@ -207,7 +225,7 @@ export function prepareResponse (core: Core, body: Body, stuckFault: boolean): R
     timer: null,
     json: null
   }
-  rec.steps = buildSteps(core, rec, inputTokens)
+  rec.steps = buildSteps(core, rec)
   core.responses.set(id, rec)
   if (core.responses.size > MAX_RESPONSES) forgetOldest(core)
   if (conversation) conversation.activeResponse = id
@@ -230,7 +248,7 @@ function splitDeltas (text: string): string[] {
   return out.length > 0 ? out : ['']
 }
 
-function buildSteps (core: Core, rec: ResponseRecord, inputTokens: number): ResponseRecord['steps'] {
+function buildSteps (core: Core, rec: ResponseRecord): ResponseRecord['steps'] {
   const { plan } = rec
   const steps: ResponseRecord['steps'] = []
   const at = (delay: number, run: () => void) => steps.push({ delay, run })
@@ -249,6 +267,16 @@ function buildSteps (core: Core, rec: ResponseRecord, inputTokens: number): Resp
   const generationMs = plan.generationMs ?? core.config.generationMs
   const per = core.config.streamChunkMs ?? generationMs / (units + 1)
   const output = rec.wire.output
+
+  const compaction = rec.measured.compaction
+  if (compaction !== null && plan.status !== 'failed') {
+    // Compaction runs before sampling: its item comes first and replaces the older context from then on.
+    at(0, () => {
+      output.push(compaction)
+      emit(rec, 'response.output_item.added', { output_index: output.length - 1, item: compaction })
+      emit(rec, 'response.output_item.done', { output_index: output.length - 1, item: compaction })
+    })
+  }
 
   if (plan.text !== null) {
     const item: Item = { id: hexId('msg_'), type: 'message', status: 'in_progress', content: [], role: 'assistant' }
@@ -292,18 +320,8 @@ function buildSteps (core: Core, rec: ResponseRecord, inputTokens: number): Resp
       emit(rec, 'response.output_item.done', { output_index: ids.output_index, item })
     })
   }
-  at(plan.status === 'failed' ? generationMs : per, () => finish(core, rec, inputTokens))
+  at(plan.status === 'failed' ? generationMs : per, () => finish(core, rec))
   return steps
-}
-
-function usage (inputTokens: number, outputTokens: number): Record<string, unknown> {
-  return {
-    input_tokens: inputTokens,
-    input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
-    output_tokens: outputTokens,
-    output_tokens_details: { reasoning_tokens: 0 },
-    total_tokens: inputTokens + outputTokens
-  }
 }
 
 function release (core: Core, rec: ResponseRecord): void {
@@ -321,7 +339,7 @@ function settle (rec: ResponseRecord, terminalEvent: string): void {
   for (const resolve of rec.waiters.splice(0)) resolve()
 }
 
-function finish (core: Core, rec: ResponseRecord, inputTokens: number): void {
+function finish (core: Core, rec: ResponseRecord): void {
   const { wire, plan } = rec
   wire.status = plan.status
   if (plan.status === 'completed') wire.completed_at = nowSeconds()
@@ -329,7 +347,7 @@ function finish (core: Core, rec: ResponseRecord, inputTokens: number): void {
     wire.error = { code: 'server_error', message: 'The model failed to generate a response (simulated by the [fail] directive).' }
   }
   if (plan.status === 'incomplete') wire.incomplete_details = { reason: 'max_output_tokens' }
-  wire.usage = usage(inputTokens, plan.status === 'failed' ? 0 : plan.outputTokens)
+  wire.usage = usage(rec.measured, plan.status === 'failed' ? 0 : plan.outputTokens)
   // Conversation items are written when the response ends with output, never before.
   if (rec.conversationId && plan.status !== 'failed') {
     const conversation = core.conversations.get(rec.conversationId)
@@ -387,7 +405,19 @@ function subscribe (ctx: RequestContext, rec: ResponseRecord, replayFrom: number
 
 export const createResponse: Handler = async (ctx) => {
   const body = ctx.body as Body
-  const rec = prepareResponse(ctx.core, body, ctx.fault.stuckQueued === true)
+  const entry = ctx.core.requestLog.record(responseRequestEntry(body))
+  let rec: ResponseRecord
+  try {
+    rec = prepareResponse(ctx.core, body, ctx.fault.stuckQueued === true)
+  } catch (error) {
+    if (error instanceof ApiError) {
+      entry.status = error.status
+      entry.error = error.code ?? error.message
+    }
+    throw error
+  }
+  entry.response_id = rec.id
+  rec.request = entry
   if (rec.streamed) {
     subscribe(ctx, rec, null)
     advance(ctx.core, rec)

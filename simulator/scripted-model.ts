@@ -58,6 +58,7 @@ export function itemText (item: Item): string {
     case 'message': return partsText(item.content)
     case 'function_call': return `${String(item.name)} ${String(item.arguments)}`
     case 'function_call_output': return partsText(item.output)
+    case 'compaction': return typeof item.encrypted_content === 'string' ? item.encrypted_content : ''
     default: return ''
   }
 }

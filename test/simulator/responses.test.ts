@@ -1,6 +1,7 @@
 import t from 'tap'
 import OpenAI from 'openai'
-import { assertNoNonconforming, conformance, failure, poll, setup, sleep, wire } from './helpers.ts'
+import { assertNoNonconforming, conformance, failure, poll, setup, wire } from './helpers.ts'
+import { until } from '../helpers/until.ts'
 
 t.test('responses through the SDK', async (t) => {
   const { sim, openai } = await setup(t, { generationMs: 40, queueMs: 15 })
@@ -36,14 +37,15 @@ t.test('responses through the SDK', async (t) => {
     t.equal(done.instructions, 'Be brief.')
     t.equal(sim.checkResponse('getResponse', wire(done)), null, 'a completed response conforms to the spec')
 
-    const context = 'Earlier message\nBe brief.\nWhat is 2+2?'
+    const tokens = (text: string) => Math.ceil(text.length / 4)
+    const input = tokens('Be brief.') + tokens('Earlier message') + tokens('What is 2+2?')
     t.same(done.usage, {
-      input_tokens: Math.ceil(context.length / 4),
-      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0 },
-      output_tokens: Math.ceil((done.output_text ?? '').length / 4),
+      input_tokens: input,
+      input_tokens_details: { cached_tokens: 0, cache_write_tokens: 0, cache_write_tokens_details: { ttl_30m_tokens: 0, ttl_12h_tokens: 0 } },
+      output_tokens: tokens(done.output_text ?? ''),
       output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: Math.ceil(context.length / 4) + Math.ceil((done.output_text ?? '').length / 4)
-    }, 'usage is derived from text lengths')
+      total_tokens: input + tokens(done.output_text ?? '')
+    }, 'usage is derived from text lengths: instructions, then each item')
 
     const after = await openai.conversations.items.list(conv.id, { order: 'asc' })
     t.equal(after.data.length, 3)
@@ -208,7 +210,8 @@ t.test('responses through the SDK', async (t) => {
 
   t.test('[stuck] stays queued until cancelled', async (t) => {
     const r = await openai.responses.create({ model: 'gpt-4.1', input: 'Hold [stuck]', background: true })
-    await sleep(80)
+    // Nothing left to move it: no simulator step is pending (a queued response leaves queued on a timer).
+    await until(() => sim.stats().timers === 0, { message: 'no pending simulator step' })
     t.equal((await openai.responses.retrieve(r.id)).status, 'queued')
     t.equal((await openai.responses.cancel(r.id)).status, 'cancelled')
   })
