@@ -3,6 +3,7 @@ import t from 'tap'
 import { startGatewayProcess } from './helpers/process.ts'
 import { startSim, tempDir, testEnv } from './helpers/build.ts'
 import { bearer, userToken } from './helpers/tokens.ts'
+import { until } from './helpers/until.ts'
 import { createSqliteStore } from '../services/store/sqlite-store.ts'
 import { budgetDay } from '../services/budget-service.ts'
 
@@ -18,7 +19,10 @@ t.test('a gateway killed (SIGKILL) mid-run: the restarted one resumes the run, o
   const started = await fetch(`${first.url}/api/openai/threads/${thread.id}/runs`, { method: 'POST', headers, body: JSON.stringify({ assistant_type: 'mentor', wait: false }) })
   t.equal(started.status, 202)
   const run = await started.json() as { id: string }
-  await new Promise(resolve => setTimeout(resolve, 500))
+  // Killed once the upstream response is recorded: mid-run, with the id the restarted process resumes from.
+  const store = createSqliteStore({ path: dbPath })
+  t.teardown(() => store.close())
+  await until(async () => (await store.getRun(run.id))?.response_ids.length, { message: 'the first process to record its upstream response' })
   first.child.kill('SIGKILL')
   await first.exited
 
@@ -31,8 +35,6 @@ t.test('a gateway killed (SIGKILL) mid-run: the restarted one resumes the run, o
   t.same(messages.data.map(m => m.role), ['assistant', 'user'], 'exactly one answer')
   t.equal(messages.data[0]!.run_id, run.id)
 
-  const store = createSqliteStore({ path: dbPath })
-  t.teardown(() => store.close())
   const ledger = await store.usageLedger(budgetDay(Date.now(), 0).day, 'alice')
   t.equal(ledger.length, 1)
   t.equal(ledger[0]!.total_tokens, done.usage.total_tokens, 'the ledger holds the run\'s usage exactly once')

@@ -6,6 +6,7 @@ import t from 'tap'
 import { startGatewayProcess, runGatewayExpectingExit } from './helpers/process.ts'
 import { startSim, tempDir, testEnv } from './helpers/build.ts'
 import { bearer, userToken } from './helpers/tokens.ts'
+import { until } from './helpers/until.ts'
 
 t.test('npm start with a bad config exits non-zero with one line naming the variable', async t => {
   const { code, stdout, stderr } = await runGatewayExpectingExit({ JWT_SECRET: 'x'.repeat(40) })
@@ -27,8 +28,10 @@ t.test('SIGTERM mid-request: the request completes, then the process exits clean
   const thread = await created.json() as { id: string }
 
   sim.faults.add({ route: 'GET /v1/conversations/{conversation_id}/items', kind: 'latency', ms: 1500 })
+  const listed = () => sim.counters()['GET /v1/conversations/{conversation_id}/items'] ?? 0
+  const before = listed()
   const slow = fetch(`${gw.url}/api/openai/threads/${thread.id}/messages`, { headers })
-  await new Promise(resolve => setTimeout(resolve, 400))
+  await until(() => listed() > before, { message: 'the request to be upstream, in flight' })
   gw.child.kill('SIGTERM')
   const res = await slow
   t.equal(res.status, 200, 'the in-flight request completed')

@@ -8,7 +8,8 @@ import { build, startSim, tempDir } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
 import { form, filePartHead, type FormPart } from '../fixtures/form.ts'
 import { media, mp3Frames, pdf, refused, text, wav } from '../fixtures/samples.ts'
-import { entriesIn, streamUpload, until } from '../fixtures/stream-upload.ts'
+import { entriesIn, streamUpload } from '../fixtures/stream-upload.ts'
+import { until } from '../helpers/until.ts'
 import type { Simulator } from '../../simulator/index.ts'
 
 const SAMPLES = join(import.meta.dirname, '..', '..', 'examples', 'samples')
@@ -190,7 +191,7 @@ t.test('oversize while streaming: answered 413 long before the client could fini
   t.equal(result.headers.connection, 'close')
   // What was sent is what fit into socket buffers before the server stopped reading, not the body.
   t.ok(result.sent < wouldSend / 8, `answered after ${result.sent} of ${wouldSend} bytes`)
-  t.ok(await until(() => entriesIn(spool).length === 0), 'the spool is gone')
+  t.ok(await until(() => entriesIn(spool).length === 0, { timeoutMs: 5000, message: 'the spool to be removed' }), 'the spool is gone')
   t.equal(upstreamCalls(sim), 0)
 })
 
@@ -206,7 +207,7 @@ t.test('a slow upload is cut off after UPLOAD_TIMEOUT_MS', async t => {
   t.equal(result.status, 408)
   t.match(JSON.parse(result.body), { code: 'UPLOAD_TIMEOUT', message: 'The upload did not arrive within 1000 ms' })
   t.equal(result.headers.connection, 'close')
-  t.ok(await until(() => entriesIn(spool).length === 0), 'the spool is gone')
+  t.ok(await until(() => entriesIn(spool).length === 0, { timeoutMs: 5000, message: 'the spool to be removed' }), 'the spool is gone')
   t.equal(upstreamCalls(sim), 0)
 })
 
@@ -223,11 +224,11 @@ t.test('a client that goes away mid-upload leaves no temp file', async t => {
     onProgress: (_sent, stop) => { abort = stop }
   })
   const spooled = () => entriesIn(spool).filter(entry => entry.endsWith('/upload')).some(entry => statSync(join(spool, entry)).size > 0)
-  t.ok(await until(spooled), 'the upload is being spooled')
+  t.ok(await until(spooled, { timeoutMs: 5000, message: 'the upload to be spooled' }), 'the upload is being spooled')
   abort()
   const result = await pending
   t.equal(result.status, null, 'no answer: the client left')
-  t.ok(await until(() => entriesIn(spool).length === 0), 'the spool is gone')
+  t.ok(await until(() => entriesIn(spool).length === 0, { timeoutMs: 5000, message: 'the spool to be removed' }), 'the spool is gone')
   t.equal(upstreamCalls(sim), 0)
 })
 

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { build, startSim } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
+import { until } from '../helpers/until.ts'
 
 const alice = bearer(userToken('alice'))
 
@@ -102,14 +103,19 @@ t.test('a client that disconnects mid-stream only stops the relay: the answer la
   const done = await app.inject({ url: `/api/openai/threads/${threadId}/runs/${runId}?wait=10000`, headers: alice })
   t.equal(done.json().status, 'completed')
   t.match(await finalText(threadId), /I will close the tab/)
-  t.equal(app.runEvents.listeners(runId), 0, 'the relay let go of the run')
+  t.equal(app.runs.listeners(runId), 0, 'the relay let go of the run')
 })
 
 t.test('GET a run with Accept: text/event-stream follows it: the answer so far is replayed, then the rest', async t => {
-  const { app, thread, finalText } = await setup(t, { generationMs: 900 })
+  const { app, sim, thread, finalText } = await setup(t, { generationMs: 900 })
   const threadId = await thread('Reconnect to me')
   const started = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })
-  await new Promise(resolve => setTimeout(resolve, 300))
+  const generatedSoFar = async () => {
+    const responseId = (await app.store.getRun(started.json().id))?.response_ids[0]
+    const output = (responseId === undefined ? [] : sim.peek.response(responseId)?.output ?? []) as Array<{ content?: Array<{ text: string }> }>
+    return output[0]?.content?.[0]?.text
+  }
+  await until(generatedSoFar, { message: 'part of the answer to exist upstream before reconnecting' })
   const res = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /^text\/event-stream/)

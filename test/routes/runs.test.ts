@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, startSim } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
+import { until } from '../helpers/until.ts'
 import type { Simulator } from '../../simulator/index.ts'
 
 const alice = bearer(userToken('alice'))
@@ -128,7 +129,7 @@ t.test('cancel: the upstream response is cancelled and the loop stops', async t 
   const threadId = await threadWith(ctx, 'Take your time [slow:5000]')
   const started = await ctx.app.inject({ method: 'POST', url: runUrl(threadId), headers: alice, payload: { assistant_type: 'mentor', wait: false } })
   const run = started.json()
-  await new Promise(resolve => setTimeout(resolve, 150))
+  await until(async () => (await ctx.app.store.getRun(run.id))!.response_ids.length > 0, { message: 'the run to hold its upstream response' })
   const cancelled = await ctx.app.inject({ method: 'POST', url: `${runUrl(threadId)}/${run.id}/cancel`, headers: alice })
   t.equal(cancelled.statusCode, 200)
   t.equal(cancelled.json().status, 'cancelled')
@@ -211,7 +212,7 @@ t.test('a client that disconnects mid-wait changes nothing: the answer lands', a
   const threadId = await threadWith(ctx, 'Closing my tab [slow:800]')
   const controller = new AbortController()
   const pending = fetch(`${address}${runUrl(threadId)}`, { method: 'POST', headers: { ...alice, 'content-type': 'application/json' }, body: JSON.stringify({ assistant_type: 'mentor' }), signal: controller.signal })
-  await new Promise(resolve => setTimeout(resolve, 200))
+  await until(async () => (await ctx.app.inject({ url: runUrl(threadId), headers: alice })).json().data[0]?.status === 'in_progress', { message: 'the run to be under way' })
   controller.abort()
   await t.rejects(pending)
   const runs = (await ctx.app.inject({ url: runUrl(threadId), headers: alice })).json().data

@@ -2,6 +2,7 @@ import OpenAI, { toFile } from 'openai'
 import t from 'tap'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
+import { until } from '../helpers/until.ts'
 
 const alice = bearer(userToken('alice'))
 const bob = bearer(userToken('bob'))
@@ -243,7 +244,9 @@ t.test('Idempotency-Key: replay, different body, in flight, per user', async t =
   t.not(other.json().id, first.json().id)
 
   sim.faults.add({ route: 'POST /v1/conversations', kind: 'latency', ms: 400 })
-  const [x, y] = await Promise.all([create(alice, 'key-2', 'C'), new Promise(resolve => setTimeout(resolve, 100)).then(() => create(alice, 'key-2', 'C'))])
+  const started = creates()
+  // The second request comes once the first is upstream, so while its key is claimed.
+  const [x, y] = await Promise.all([create(alice, 'key-2', 'C'), until(() => creates() > started, { message: 'the first creation to reach upstream' }).then(() => create(alice, 'key-2', 'C'))])
   t.same([x.statusCode, y.statusCode].sort(), [201, 409])
   t.equal((x.statusCode === 409 ? x : y).json().code, 'IDEMPOTENCY_IN_PROGRESS')
 

@@ -2,16 +2,7 @@ import t from 'tap'
 import { startSim } from '../helpers/build.ts'
 import { api, redisOrSkip, startRedis, startRedisGateways } from '../helpers/redis.ts'
 import { createRedisStore } from '../../services/store/redis-store.ts'
-
-async function until<T> (what: string, check: () => Promise<T | null | undefined | false>, ms = 20_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check().catch(() => null)
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
+import { until } from '../helpers/until.ts'
 
 if (redisOrSkip(t)) {
   t.test('Redis stopped and restarted under two instances: 503 fast while down, everything back after, nothing lost', async t => {
@@ -35,7 +26,7 @@ if (redisOrSkip(t)) {
     const busy = await api(a.url, 'POST', '/api/openai/threads', { user: 'olga', body: { messages: [{ role: 'user', content: '[slow:1500] Busy.' }] } })
     const inFlight = await api(a.url, 'POST', `/api/openai/threads/${busy.body.id}/runs`, { user: 'olga', body: { assistant_type: 'mentor', wait: false } })
     t.equal(inFlight.status, 202)
-    const responseId = await until('the response to be recorded', async () => (await store.getRun(inFlight.body.id))?.response_ids[0])
+    const responseId = await until(async () => (await store.getRun(inFlight.body.id))?.response_ids[0], { timeoutMs: 20_000, message: 'the response to be recorded' })
 
     await redis.stop()
     for (const gw of gateways) {
@@ -52,14 +43,15 @@ if (redisOrSkip(t)) {
       t.equal(ready.body.code, 'SERVICE_UNAVAILABLE')
       t.equal((await api(gw.url, 'GET', '/health/live', { user: null, timeoutMs: 5000 })).status, 200, 'liveness holds: no restart needed')
     }
-    await until('the upstream response to end during the outage', async () => sim.peek.response(responseId)?.status === 'completed')
+    await until(() => sim.peek.response(responseId)?.status === 'completed', { timeoutMs: 20_000, message: 'the upstream response to end during the outage' })
 
     await redis.start()
     for (const gw of gateways) {
-      const ready = await until('readiness after the restart', async () => {
-        const res = await api(gw.url, 'GET', '/health/ready', { user: null, timeoutMs: 5000 })
-        return res.status === 200 ? res : null
-      })
+      // A request may fail outright while Redis comes back: that is part of the wait.
+      const ready = await until(async () => {
+        const res = await api(gw.url, 'GET', '/health/ready', { user: null, timeoutMs: 5000 }).catch(() => null)
+        return res?.status === 200 ? res : null
+      }, { timeoutMs: 20_000, intervalMs: 100, message: 'readiness after the restart' })
       t.same(ready.body, { status: 'ready', store: 'redis' }, 'ready again without a restart')
     }
 

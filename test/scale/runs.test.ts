@@ -5,17 +5,7 @@ import { startGatewayProcess } from '../helpers/process.ts'
 import { createRedisStore } from '../../services/store/redis-store.ts'
 import { testEnv } from '../helpers/build.ts'
 import { userToken } from '../helpers/tokens.ts'
-
-/** Polls `check` until it returns a value, at most `ms`. */
-async function until<T> (what: string, check: () => Promise<T | null | undefined | false>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms
-  for (;;) {
-    const value = await check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
+import { until } from '../helpers/until.ts'
 
 if (redisOrSkip(t)) {
   const sim = await startSim(t)
@@ -73,10 +63,10 @@ if (redisOrSkip(t)) {
     const slowThread = await newThread(a.url, 'paula', '[slow:8000] Never mind.')
     const slow = await startRun(a.url, 'paula', slowThread)
     const path = `/api/openai/threads/${slowThread}/runs/${slow.body.id}`
-    const running = await until('the run to be in flight upstream', async () => {
+    const running = await until(async () => {
       const run = await store.getRun(slow.body.id)
       return run?.response_ids.length === 1 ? run : null
-    })
+    }, { timeoutMs: 15_000, message: 'the run to be in flight upstream' })
     t.ok(running.lease_owner, 'an instance drives it')
     const polled = await api(b.url, 'GET', `${path}?wait=100`, { user: 'paula' })
     t.equal(polled.body.status, 'in_progress', 'B sees it running')
@@ -119,10 +109,10 @@ if (redisOrSkip(t)) {
     const started = await startRun(victim.url, 'kim', threadId)
     t.equal(started.status, 202)
     const runId: string = started.body.id
-    const inFlight = await until('the upstream response to be recorded', async () => {
+    const inFlight = await until(async () => {
       const run = await store.getRun(runId)
       return run?.response_ids.length === 1 && run.creating_since === null ? run : null
-    })
+    }, { timeoutMs: 15_000, message: 'the upstream response to be recorded' })
     // Usually the instance that started the run drives it, but any instance's sweeper may claim a fresh run first.
     const gateways = [victim, a, b, c]
     const driver = gateways.find(gw => inFlight.lease_owner?.split(':')[1] === String(gw.child.pid))

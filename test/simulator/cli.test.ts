@@ -3,6 +3,7 @@ import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import OpenAI from 'openai'
+import { until } from '../helpers/until.ts'
 
 const cli = fileURLToPath(new URL('../../simulator/cli.ts', import.meta.url))
 
@@ -20,11 +21,7 @@ function run (args: string[], env: Record<string, string> = {}) {
 t.test('the CLI starts, prints its URL, serves, and exits on SIGTERM', async (t) => {
   const proc = run(['--port', '0', '--generation-ms', '5'], { SIM_API_KEY: 'sk-cli-test' })
   t.teardown(() => { if (proc.child.exitCode === null) proc.child.kill('SIGKILL') })
-  let url: string | null = null
-  for (let i = 0; i < 200 && url === null; i++) {
-    url = /listening on (http:\/\/\S+\/v1)/.exec(proc.out())?.[1] ?? null
-    if (url === null) await new Promise((resolve) => setTimeout(resolve, 25))
-  }
+  const url = await until(() => /listening on (http:\/\/\S+\/v1)/.exec(proc.out())?.[1], { timeoutMs: 5000, message: 'the CLI to print its URL' }).catch(() => null)
   t.match(url, /^http:\/\/127\.0\.0\.1:\d+\/v1$/, `printed its base URL (stderr: ${proc.err()})`)
 
   const openai = new OpenAI({ apiKey: 'sk-cli-test', baseURL: url as string, maxRetries: 0 })

@@ -1,6 +1,7 @@
 import t from 'tap'
 import OpenAI from 'openai'
-import { API_KEY, assertNoNonconforming, failure, setup, sleep } from './helpers.ts'
+import { API_KEY, assertNoNonconforming, failure, setup } from './helpers.ts'
+import { until } from '../helpers/until.ts'
 
 t.test('fault and latency knobs, observed through the SDK', async (t) => {
   const { sim, openai } = await setup(t)
@@ -52,7 +53,7 @@ t.test('fault and latency knobs, observed through the SDK', async (t) => {
     sim.faults.add({ route: 'GET /v1/conversations/{conversation_id}', kind: 'hang' })
     const error = await failure(openai.conversations.retrieve(conv.id, { timeout: 100 }))
     t.type(error, OpenAI.APIConnectionTimeoutError)
-    for (let i = 0; i < 100 && sim.stats().hanging > 0; i++) await sleep(10)
+    await until(() => sim.stats().hanging === 0, { message: 'the hung request to be dropped' })
     t.equal(sim.stats().hanging, 0, 'the hung request is dropped when the client goes away')
     t.equal((await openai.conversations.retrieve(conv.id)).id, conv.id, 'the next call is answered')
   })
@@ -82,7 +83,8 @@ t.test('fault and latency knobs, observed through the SDK', async (t) => {
     sim.faults.add({ route: 'POST /v1/responses', kind: 'stuck-queued' })
     const conv = await openai.conversations.create()
     const r = await openai.responses.create({ model: 'gpt-4.1', conversation: conv.id, input: 'hello', background: true })
-    await sleep(100)
+    // Nothing left to move it: no simulator step is pending (a queued response leaves queued on a timer).
+    await until(() => sim.stats().timers === 0, { message: 'no pending simulator step' })
     t.equal((await openai.responses.retrieve(r.id)).status, 'queued')
     t.match(await failure(openai.responses.create({ model: 'gpt-4.1', conversation: conv.id, input: 'again' })), { code: 'conversation_locked' }, 'and keeps its conversation locked')
     t.equal((await openai.responses.cancel(r.id)).status, 'cancelled', 'until it is cancelled')

@@ -14,7 +14,7 @@ export async function setup (t: Test, options: SimulatorOptions = {}, client: Pa
   return { sim, openai }
 }
 
-export function sleep (ms: number): Promise<void> {
+function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 

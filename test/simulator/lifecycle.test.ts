@@ -1,7 +1,8 @@
 import t from 'tap'
 import OpenAI from 'openai'
 import { startSimulator } from '../../simulator/index.ts'
-import { API_KEY, failure, sleep } from './helpers.ts'
+import { API_KEY, failure } from './helpers.ts'
+import { until } from '../helpers/until.ts'
 
 t.test('close() ends open streams and hanging requests and clears every timer', async (t) => {
   const sim = await startSimulator({ generationMs: 10_000, queueMs: 10, latency: { fixedMs: 0, jitterMs: 0 }, precompile: true })
@@ -14,7 +15,7 @@ t.test('close() ends open streams and hanging requests and clears every timer', 
   sim.faults.add({ route: 'GET /v1/conversations/{conversation_id}', kind: 'hang' })
   const hanging = failure(openai.conversations.retrieve('conv_x'))
   const sync = failure(openai.responses.create({ model: 'gpt-4.1', input: 'sync, never finishes' }))
-  for (let i = 0; i < 200 && (sim.stats().hanging === 0 || streamed.length < 2 || sim.stats().responses.active < 3); i++) await sleep(10)
+  await until(() => sim.stats().hanging >= 1 && streamed.length >= 2 && sim.stats().responses.active >= 3, { message: 'a hanging request, an open stream and three active responses' })
   t.equal(sim.stats().hanging, 1)
   t.equal(sim.stats().responses.active, 3)
   t.ok(sim.stats().timers > 0)
