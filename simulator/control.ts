@@ -50,6 +50,10 @@ function toPatch (body: Record<string, unknown>): ConfigPatch {
     if (typeof latency !== 'object' || latency === null) throw badRequest('\'latency\' must be an object', 'latency')
     patch.latency = latency
   }
+  if (body.webhooks !== undefined) {
+    if (typeof body.webhooks !== 'object' || body.webhooks === null || Array.isArray(body.webhooks)) throw badRequest('\'webhooks\' must be an object', 'webhooks')
+    patch.webhooks = body.webhooks as ConfigPatch['webhooks']
+  }
   if (typeof body.validate === 'boolean') patch.validate = body.validate
   if (typeof body.sampleParamRejectPattern === 'string') patch.sampleParamRejectPattern = new RegExp(body.sampleParamRejectPattern)
   return patch
@@ -77,6 +81,9 @@ export async function control (sim: Simulator, ctx: ControlContext, path: string
     case 'GET /__sim/stats':
       send(ctx, 200, sim.stats())
       return
+    case 'GET /__sim/webhooks':
+      send(ctx, 200, { settings: sim.webhooks.settings(), stats: sim.webhooks.stats(), deliveries: sim.webhooks.deliveries() })
+      return
     case 'GET /__sim/faults':
       send(ctx, 200, { object: 'list', data: sim.faults.list() })
       return
@@ -101,7 +108,13 @@ export async function control (sim: Simulator, ctx: ControlContext, path: string
     case 'POST /__sim/config': {
       const body = await readJson(ctx.req)
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('expected a JSON object')
-      sim.configure(toPatch(body as Record<string, unknown>))
+      try {
+        sim.configure(toPatch(body as Record<string, unknown>))
+      } catch (error) {
+        // The webhook settings check throws TypeError: a bad value in the body, not a simulator fault.
+        if (error instanceof TypeError) throw badRequest(error.message, 'webhooks')
+        throw error
+      }
       send(ctx, 200, sim.config())
       return
     }

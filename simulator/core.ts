@@ -2,6 +2,7 @@ import type { ContextUsage, PromptCache } from './context.ts'
 import type { Latency } from './faults.ts'
 import type { RequestLog, RequestLogEntry } from './request-log.ts'
 import type { Item, Plan } from './scripted-model.ts'
+import type { WebhookSender } from './webhooks.ts'
 
 export interface Logger {
   info (message: string): void
@@ -124,6 +125,7 @@ export interface Core {
   log: Logger
   promptCache: PromptCache
   requestLog: RequestLog
+  webhooks: WebhookSender
 }
 
 export function nowSeconds (): number {

@@ -20,12 +20,15 @@ import type { RouteKey } from './routes.ts'
 import * as uploads from './uploads.ts'
 import type { ValidationIssue } from './validator.ts'
 import { createValidator, describeIssues } from './validator.ts'
+import { WebhookSender } from './webhooks.ts'
+import type { WebhookDelivery, WebhookPatch, WebhookSettings, WebhookStats } from './webhooks.ts'
 
 export type { FaultRule, Latency } from './faults.ts'
 export type { RouteAlias, RouteKey } from './routes.ts'
 export type { ValidationIssue } from './validator.ts'
 export type { Logger } from './core.ts'
 export type { RequestLogEntry, RequestLogQuery } from './request-log.ts'
+export type { WebhookDelivery, WebhookEvent, WebhookPatch, WebhookSettings, WebhookStats } from './webhooks.ts'
 
 export interface SimulatorOptions {
   host?: string
@@ -57,6 +60,8 @@ export interface SimulatorOptions {
   promptCacheMinTokens?: number
   /** Response requests kept by requestLog() (default 1000). */
   requestLogSize?: number
+  /** OpenAI webhooks: delivered when both `url` and `secret` are set. See simulator/README.md. */
+  webhooks?: WebhookPatch
   /** Compile every request validator at start instead of on first use. */
   precompile?: boolean
   logger?: Logger
@@ -64,6 +69,8 @@ export interface SimulatorOptions {
 
 export type ConfigPatch = Partial<Pick<SimConfig, 'generationMs' | 'queueMs' | 'streamChunkMs' | 'pollAfterMs' | 'validate' | 'sampleParamRejectPattern' | 'contextWindowTokens' | 'promptCacheMinTokens'>> & {
   latency?: Partial<Latency>
+  /** Merged into the webhook settings (counters such as dropNext replace the remaining count). */
+  webhooks?: WebhookPatch
 }
 
 export interface NonconformingRequest {
@@ -81,12 +88,13 @@ export interface SimulatorStats {
   files: number
   /** Requests held open by the `hang` fault whose client has not gone away yet. */
   hanging: number
-  /** Pending simulator timers (generation steps, latency); 0 after close(). */
+  /** Pending simulator timers (generation steps, latency, webhook deliveries); 0 after close(). */
   timers: number
   faults: ReturnType<Faults['list']>
   /** Response requests recorded since start or reset, and the instructions+tools prefixes cached. */
   requests: number
   promptCache: { prefixes: number }
+  webhooks: WebhookStats
 }
 
 export interface Simulator {
@@ -108,6 +116,14 @@ export interface Simulator {
   stats (): SimulatorStats
   /** The identity and context fields of the latest response requests (no message bodies), oldest first. */
   requestLog (query?: RequestLogQuery): RequestLogEntry[]
+  webhooks: {
+    stats (): WebhookStats
+    /** The latest 1000 deliveries, oldest first: event, webhook-id, attempts, per-attempt results, outcome. */
+    deliveries (): WebhookDelivery[]
+    /** Resolves once no delivery waits for latency, a retry or an answer. */
+    idle (): Promise<void>
+    settings (): Omit<WebhookSettings, 'secret'> & { secret: string | null }
+  }
   /** Forgets all state, counters, recorded nonconforming requests and faults; restores the start options. */
   reset (): void
   /** Internal views for tests: a conversation even after deletion (with its items), a response. */
@@ -188,7 +204,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     timers: new Timers(),
     log,
     promptCache: new PromptCache(),
-    requestLog: new RequestLog(options.requestLogSize ?? 1000)
+    requestLog: new RequestLog(options.requestLogSize ?? 1000),
+    webhooks: new WebhookSender(options.webhooks)
   }
   const validator = createValidator()
   const route = createRouter()
@@ -338,7 +355,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       core.config.latency = { ...core.config.latency, ...latency }
     },
     configure (patch) {
-      const { latency, ...rest } = patch
+      const { latency, webhooks, ...rest } = patch
+      if (webhooks) core.webhooks.configure(webhooks)
       Object.assign(core.config, rest)
       if (latency) sim.setLatency(latency)
     },
@@ -355,7 +373,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         maxTranscriptionBytes: c.maxTranscriptionBytes,
         maxFileBytes: c.maxFileBytes,
         contextWindowTokens: c.contextWindowTokens,
-        promptCacheMinTokens: c.promptCacheMinTokens
+        promptCacheMinTokens: c.promptCacheMinTokens,
+        webhooks: core.webhooks.settings()
       }
     },
     stats () {
@@ -368,13 +387,20 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         conversations: core.conversations.size,
         files: core.files.size,
         hanging: pending.size,
-        timers: core.timers.size,
+        timers: core.timers.size + core.webhooks.timers,
         faults: faults.list(),
         requests: core.requestLog.total,
-        promptCache: { prefixes: core.promptCache.size }
+        promptCache: { prefixes: core.promptCache.size },
+        webhooks: core.webhooks.stats()
       }
     },
     requestLog: (query) => core.requestLog.list(query),
+    webhooks: {
+      stats: () => core.webhooks.stats(),
+      deliveries: () => core.webhooks.deliveries(),
+      idle: () => core.webhooks.idle(),
+      settings: () => core.webhooks.settings()
+    },
     reset () {
       for (const rec of core.responses.values()) responses.cancelResponse(core, rec)
       core.timers.clear()
@@ -383,6 +409,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       core.files.clear()
       core.promptCache.clear()
       core.requestLog.clear()
+      core.webhooks.reset()
       counters = new Map()
       nonconforming = []
       nonconformingCount = 0
@@ -403,6 +430,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       validator.checkResponse(operationId, status, contentType, body),
     close () {
       core.timers.clear()
+      core.webhooks.close()
       for (const res of pending) res.destroy()
       return new Promise((resolve) => {
         server.close(() => resolve())

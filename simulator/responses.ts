@@ -329,7 +329,7 @@ function release (core: Core, rec: ResponseRecord): void {
   if (conversation?.activeResponse === rec.id) conversation.activeResponse = null
 }
 
-function settle (rec: ResponseRecord, terminalEvent: string): void {
+function settle (core: Core, rec: ResponseRecord, terminalEvent: string): void {
   rec.steps = []
   rec.next = 0
   rec.json = JSON.stringify(rec.wire)
@@ -337,6 +337,8 @@ function settle (rec: ResponseRecord, terminalEvent: string): void {
   for (const listener of rec.listeners) listener.end()
   rec.listeners.clear()
   for (const resolve of rec.waiters.splice(0)) resolve()
+  // OpenAI sends response.* webhooks for background responses only.
+  if (rec.background && core.webhooks.enabled) core.webhooks.emit(`response.${rec.wire.status}`, { id: rec.id })
 }
 
 function finish (core: Core, rec: ResponseRecord): void {
@@ -354,7 +356,7 @@ function finish (core: Core, rec: ResponseRecord): void {
     if (conversation) appendItems(conversation, [...rec.inputItems, ...wire.output])
   }
   release(core, rec)
-  settle(rec, `response.${plan.status}`)
+  settle(core, rec, `response.${plan.status}`)
 }
 
 /** Runs the record's steps, waiting on a timer before each one that has a delay. */
@@ -385,7 +387,7 @@ export function cancelResponse (core: Core, rec: ResponseRecord): void {
   release(core, rec)
   // The stream event union has no "cancelled" event; response.incomplete is the lifecycle event the
   // SDK (raw stream and ResponseStream helper alike) accepts, and its response says status: 'cancelled'.
-  settle(rec, 'response.incomplete')
+  settle(core, rec, 'response.incomplete')
 }
 
 function subscribe (ctx: RequestContext, rec: ResponseRecord, replayFrom: number | null): void {
