@@ -1,3 +1,9 @@
+// Hand-written rather than get-jwks, which was tried against test/app/auth.test.ts and fails it: it caches
+// and fetches per (alg, kid), so a second key of the same set costs a second fetch and each unknown kid a fetch
+// of its own (no cooldown, so random kids hammer the IdP), and a known kid under the wrong algorithm comes back
+// as an unknown key. It also passes `timeout`, which fetch ignores (a hung IdP holds requests for undici's
+// 300 s), and reads the set without a size check. Here: one fetch per set, a cooldown, a timeout, a size
+// check, and redirects followed only within the JWKS URL's origin.
 import { createPublicKey, type JsonWebKey as NodeJwk } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
 import { ServiceUnavailable, Unauthorized, withDetails } from './errors.ts'
@@ -17,6 +23,7 @@ const KEY_SHAPE: Record<string, { kty: string, crv?: string }> = {
 
 const MAX_JWKS_BYTES = 256 * 1024
 const FETCH_TIMEOUT_MS = 5000
+const MAX_REDIRECTS = 3
 
 export interface JwksOptions {
   url: string
@@ -42,10 +49,28 @@ export function createJwksCache (options: JwksOptions) {
   let fetchedAt = -Infinity
   let inflight: Promise<void> | null = null
 
+  /**
+   * Redirects are followed only within the JWKS URL's origin: whoever can redirect that URL elsewhere (an
+   * open redirect at the IdP, a plain-http hop) would otherwise choose the keys tokens are checked against.
+   */
+  async function fetchJwks (signal: AbortSignal): Promise<Response> {
+    let target = new URL(url)
+    for (let hops = 0; ; hops++) {
+      const res = await doFetch(target, { signal, redirect: 'manual', headers: { accept: 'application/json' } })
+      const location = res.status >= 300 && res.status < 400 ? res.headers.get('location') : null
+      if (location === null) return res
+      await res.body?.cancel()
+      const next = new URL(location, target)
+      if (next.origin !== target.origin) throw new Error(`JWKS endpoint redirected to another origin (${next.origin})`)
+      if (hops === MAX_REDIRECTS) throw new Error('JWKS endpoint redirected too many times')
+      target = next
+    }
+  }
+
   async function refresh (): Promise<void> {
     inflight ??= (async () => {
       try {
-        const res = await doFetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS), headers: { accept: 'application/json' } })
+        const res = await fetchJwks(AbortSignal.timeout(FETCH_TIMEOUT_MS))
         if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`)
         const text = await res.text()
         if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document too large')

@@ -88,11 +88,16 @@ t.test('JWT_ADMIN_ROLE names the admin role', async t => {
   expect403(t, await adminUsage(app, { roles: ['admin'] }), 'nor roles: ["admin"]')
 })
 
-interface Jwks { server: Server, url: string, keys: object[], fetches: number }
+interface Jwks { server: Server, url: string, keys: object[], fetches: number, redirectTo: string | null }
 
+/** An identity provider's JWKS endpoint; with `redirectTo` set, its usual path redirects there instead. */
 async function startJwks (t: Test): Promise<Jwks> {
-  const state: Jwks = { server: createServer(), url: '', keys: [], fetches: 0 }
-  state.server.on('request', (_req, res) => {
+  const state: Jwks = { server: createServer(), url: '', keys: [], fetches: 0, redirectTo: null }
+  state.server.on('request', (req, res) => {
+    if (state.redirectTo !== null && req.url === '/.well-known/jwks.json') {
+      res.writeHead(302, { location: state.redirectTo }).end()
+      return
+    }
     state.fetches++
     res.setHeader('content-type', 'application/json')
     res.end(JSON.stringify({ keys: state.keys }))
@@ -145,6 +150,26 @@ t.test('JWKS: unknown kids refetch at most once per interval', async t => {
     expect401(t, await get(app, bearer(signAsymmetric(claims('mallory'), rsa.privateKey, 'RS256', `random-${i}`))), /unknown key/)
   }
   t.equal(jwks.fetches, 1, 'random kids did not hammer the identity provider')
+})
+
+t.test('JWKS: a redirect is followed on the same origin, never to another one', async t => {
+  const idp = await startJwks(t)
+  const elsewhere = await startJwks(t)
+  const rsa = rsaKeyPair()
+  idp.keys = elsewhere.keys = [jwk(rsa.publicKey, 'rsa-1', 'RS256')]
+  const token = bearer(signAsymmetric(claims('alice'), rsa.privateKey, 'RS256', 'rsa-1'))
+  const env = { JWT_SECRET: '', JWT_JWKS_URL: idp.url }
+
+  idp.redirectTo = '/keys/current.json'
+  t.equal((await get(await build(t, null, { env }), token)).statusCode, 200, 'a redirect on the same origin is followed')
+  t.equal(idp.fetches, 1)
+
+  // Another port is another origin: whoever can redirect the JWKS URL must not choose the keys.
+  idp.redirectTo = elsewhere.url
+  const res = await get(await build(t, null, { env }), token)
+  t.equal(res.statusCode, 503, 'no keys: the redirect was refused')
+  t.equal(res.json().code, 'SERVICE_UNAVAILABLE')
+  t.equal(elsewhere.fetches, 0, 'the other origin was never asked')
 })
 
 t.test('JWKS unreachable and nothing cached: 503, not a silent pass', async t => {
