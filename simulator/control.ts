@@ -54,6 +54,14 @@ function toPatch (body: Record<string, unknown>): ConfigPatch {
     if (typeof body.webhooks !== 'object' || body.webhooks === null || Array.isArray(body.webhooks)) throw badRequest('\'webhooks\' must be an object', 'webhooks')
     patch.webhooks = body.webhooks as ConfigPatch['webhooks']
   }
+  if (body.safetyNotices !== undefined) {
+    if (body.safetyNotices !== 'with-identifier' && body.safetyNotices !== 'case-only') throw badRequest('\'safetyNotices\' must be \'with-identifier\' or \'case-only\'', 'safetyNotices')
+    patch.safetyNotices = body.safetyNotices
+  }
+  if (body.safetyReadKeys !== undefined) {
+    if (!Array.isArray(body.safetyReadKeys) || !body.safetyReadKeys.every((k) => typeof k === 'string' && k !== '')) throw badRequest('\'safetyReadKeys\' must be an array of keys', 'safetyReadKeys')
+    patch.safetyReadKeys = body.safetyReadKeys as string[]
+  }
   if (typeof body.validate === 'boolean') patch.validate = body.validate
   if (typeof body.sampleParamRejectPattern === 'string') patch.sampleParamRejectPattern = new RegExp(body.sampleParamRejectPattern)
   return patch

@@ -1,6 +1,7 @@
 import type { ContextUsage, PromptCache } from './context.ts'
 import type { Latency } from './faults.ts'
 import type { RequestLog, RequestLogEntry } from './request-log.ts'
+import type { SafetyCase, SafetyNoticeData } from './safety.ts'
 import type { Item, Plan } from './scripted-model.ts'
 import type { WebhookSender } from './webhooks.ts'
 
@@ -26,6 +27,10 @@ export interface SimConfig {
   contextWindowTokens: number
   /** Shortest instructions+tools prefix that is cached (OpenAI: 1024 tokens). */
   promptCacheMinTokens: number
+  /** Keys with the api.safety.read permission (GET /v1/safety/cases/{case_id}); also accepted everywhere. */
+  safetyReadKeys: Set<string>
+  /** What a safety.*_issued webhook's data carries besides the case id. */
+  safetyNotices: SafetyNoticeData
 }
 
 export interface Conversation {
@@ -126,6 +131,7 @@ export interface Core {
   promptCache: PromptCache
   requestLog: RequestLog
   webhooks: WebhookSender
+  safetyCases: Map<string, SafetyCase>
 }
 
 export function nowSeconds (): number {

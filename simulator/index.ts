@@ -13,6 +13,8 @@ import type { Handler, RequestContext } from './http.ts'
 import { parseQuery, sendError } from './http.ts'
 import { requestId } from './ids.ts'
 import { RequestLog } from './request-log.ts'
+import { retrieveSafetyCase } from './safety.ts'
+import type { SafetyCase, SafetyNoticeData } from './safety.ts'
 import type { RequestLogEntry, RequestLogQuery } from './request-log.ts'
 import * as responses from './responses.ts'
 import { createRouter } from './routes.ts'
@@ -28,6 +30,7 @@ export type { RouteAlias, RouteKey } from './routes.ts'
 export type { ValidationIssue } from './validator.ts'
 export type { Logger } from './core.ts'
 export type { RequestLogEntry, RequestLogQuery } from './request-log.ts'
+export type { SafetyCase, SafetyNoticeData } from './safety.ts'
 export type { WebhookDelivery, WebhookEvent, WebhookPatch, WebhookSettings, WebhookStats } from './webhooks.ts'
 
 export interface SimulatorOptions {
@@ -62,6 +65,10 @@ export interface SimulatorOptions {
   requestLogSize?: number
   /** OpenAI webhooks: delivered when both `url` and `secret` are set. See simulator/README.md. */
   webhooks?: WebhookPatch
+  /** Keys with api.safety.read, the only ones that may read safety cases (also accepted everywhere). Default none. */
+  safetyReadKeys?: string | string[]
+  /** `with-identifier` (default): safety notices carry `data: { id, safety_identifier }`; `case-only`: `data: { id }`. */
+  safetyNotices?: SafetyNoticeData
   /** Compile every request validator at start instead of on first use. */
   precompile?: boolean
   logger?: Logger
@@ -71,6 +78,8 @@ export type ConfigPatch = Partial<Pick<SimConfig, 'generationMs' | 'queueMs' | '
   latency?: Partial<Latency>
   /** Merged into the webhook settings (counters such as dropNext replace the remaining count). */
   webhooks?: WebhookPatch
+  safetyReadKeys?: string[]
+  safetyNotices?: SafetyNoticeData
 }
 
 export interface NonconformingRequest {
@@ -95,6 +104,7 @@ export interface SimulatorStats {
   requests: number
   promptCache: { prefixes: number }
   webhooks: WebhookStats
+  safetyCases: number
 }
 
 export interface Simulator {
@@ -124,6 +134,8 @@ export interface Simulator {
     idle (): Promise<void>
     settings (): Omit<WebhookSettings, 'secret'> & { secret: string | null }
   }
+  /** Safety cases opened by [safety:…] directives, oldest first. */
+  safetyCases (): SafetyCase[]
   /** Forgets all state, counters, recorded nonconforming requests and faults; restores the start options. */
   reset (): void
   /** Internal views for tests: a conversation even after deletion (with its items), a response. */
@@ -155,7 +167,8 @@ const HANDLERS: Record<RouteKey, Handler> = {
   'POST /v1/files': uploads.createFile,
   'GET /v1/files': uploads.listFiles,
   'GET /v1/files/{file_id}': uploads.retrieveFile,
-  'DELETE /v1/files/{file_id}': uploads.deleteFile
+  'DELETE /v1/files/{file_id}': uploads.deleteFile,
+  'GET /v1/safety/cases/{case_id}': retrieveSafetyCase
 }
 
 const MAX_RECORDED_NONCONFORMING = 1000
@@ -176,7 +189,9 @@ function initialConfig (options: SimulatorOptions): SimConfig {
     maxTranscriptionBytes: options.maxTranscriptionBytes ?? 25 * 1024 * 1024,
     maxFileBytes: options.maxFileBytes ?? 512 * 1024 * 1024,
     contextWindowTokens: options.contextWindowTokens ?? 400_000,
-    promptCacheMinTokens: options.promptCacheMinTokens ?? 1024
+    promptCacheMinTokens: options.promptCacheMinTokens ?? 1024,
+    safetyReadKeys: new Set(options.safetyReadKeys === undefined ? [] : [options.safetyReadKeys].flat()),
+    safetyNotices: options.safetyNotices ?? 'with-identifier'
   }
 }
 
@@ -185,9 +200,9 @@ function maskKey (key: string): string {
 }
 
 /** OpenAI's 401s: no key, or a key it does not know. */
-function authError (header: string | undefined, keys: Set<string>): ApiError | null {
+function authError (header: string | undefined, config: SimConfig): ApiError | null {
   const key = header?.startsWith('Bearer ') ? header.slice(7).trim() : ''
-  if (key !== '' && keys.has(key)) return null
+  if (key !== '' && (config.apiKeys.has(key) || config.safetyReadKeys.has(key))) return null
   const message = key === ''
     ? 'You didn\'t provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).'
     : `Incorrect API key provided: ${maskKey(key)}. You can find your API key at https://platform.openai.com/account/api-keys.`
@@ -205,7 +220,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     log,
     promptCache: new PromptCache(),
     requestLog: new RequestLog(options.requestLogSize ?? 1000),
-    webhooks: new WebhookSender(options.webhooks)
+    webhooks: new WebhookSender(options.webhooks),
+    safetyCases: new Map()
   }
   const validator = createValidator()
   const route = createRouter()
@@ -223,7 +239,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
 
   /** Validates one part of a request; records it and throws the 400 when it does not conform. */
   function conform (ctx: RequestContext, location: 'path' | 'query' | 'body', data: unknown): void {
-    if (!core.config.validate) return
+    if (!core.config.validate || ctx.route.operationId === null) return
     const issues = validator.check(ctx.route.operationId, location, data)
     if (issues === null) return
     record({ route: ctx.route.key, method: ctx.req.method ?? '', path: ctx.req.url ?? '', errors: issues.slice(0, MAX_RECORDED_ISSUES) })
@@ -235,7 +251,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     conform(ctx, 'path', ctx.params)
     ctx.query = parseQuery(search)
     conform(ctx, 'query', ctx.query)
-    const body = validator.body(ctx.route.operationId)
+    const body = ctx.route.operationId === null ? null : validator.body(ctx.route.operationId)
     if (body === null) {
       ctx.req.resume()
     } else if (body.contentType === 'application/json') {
@@ -274,7 +290,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const search = q === -1 ? '' : url.slice(q + 1)
-    const denied = authError(req.headers.authorization, core.config.apiKeys)
+    const denied = authError(req.headers.authorization, core.config)
 
     if (path.startsWith('/__sim/')) {
       if (denied) { req.resume(); fail(base, denied); return }
@@ -355,8 +371,9 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       core.config.latency = { ...core.config.latency, ...latency }
     },
     configure (patch) {
-      const { latency, webhooks, ...rest } = patch
+      const { latency, webhooks, safetyReadKeys, ...rest } = patch
       if (webhooks) core.webhooks.configure(webhooks)
+      if (safetyReadKeys) core.config.safetyReadKeys = new Set(safetyReadKeys)
       Object.assign(core.config, rest)
       if (latency) sim.setLatency(latency)
     },
@@ -374,6 +391,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         maxFileBytes: c.maxFileBytes,
         contextWindowTokens: c.contextWindowTokens,
         promptCacheMinTokens: c.promptCacheMinTokens,
+        safetyNotices: c.safetyNotices,
+        safetyReadKeys: c.safetyReadKeys.size,
         webhooks: core.webhooks.settings()
       }
     },
@@ -391,9 +410,11 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         faults: faults.list(),
         requests: core.requestLog.total,
         promptCache: { prefixes: core.promptCache.size },
-        webhooks: core.webhooks.stats()
+        webhooks: core.webhooks.stats(),
+        safetyCases: core.safetyCases.size
       }
     },
+    safetyCases: () => [...core.safetyCases.values()].map((c) => structuredClone(c)),
     requestLog: (query) => core.requestLog.list(query),
     webhooks: {
       stats: () => core.webhooks.stats(),
@@ -410,6 +431,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       core.promptCache.clear()
       core.requestLog.clear()
       core.webhooks.reset()
+      core.safetyCases.clear()
       counters = new Map()
       nonconforming = []
       nonconformingCount = 0

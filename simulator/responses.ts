@@ -8,6 +8,7 @@ import { openSse, send } from './http.ts'
 import { base62Id, hexId } from './ids.ts'
 import type { Item } from './scripted-model.ts'
 import { responseRequestEntry } from './request-log.ts'
+import { raiseSafetyNotice } from './safety.ts'
 import { itemText, plan as planResponse } from './scripted-model.ts'
 
 type Body = Record<string, unknown> & {
@@ -339,6 +340,7 @@ function settle (core: Core, rec: ResponseRecord, terminalEvent: string): void {
   for (const resolve of rec.waiters.splice(0)) resolve()
   // OpenAI sends response.* webhooks for background responses only.
   if (rec.background && core.webhooks.enabled) core.webhooks.emit(`response.${rec.wire.status}`, { id: rec.id })
+  if (rec.plan.safety !== null) raiseSafetyNotice(core, rec)
 }
 
 function finish (core: Core, rec: ResponseRecord): void {

@@ -1,6 +1,7 @@
 /**
  * Every route the simulator serves: OpenAI's path template (with the spec's parameter names) and
- * its OpenAPI operation. The keys name routes in counters and fault rules.
+ * its OpenAPI operation. The keys name routes in counters and fault rules. A route newer than the
+ * shipped openapi.json has operationId null: it is neither validated nor recorded as nonconforming.
  */
 export const ROUTES = [
   { key: 'POST /v1/conversations', operationId: 'createConversation' },
@@ -20,7 +21,9 @@ export const ROUTES = [
   { key: 'POST /v1/files', operationId: 'createFile' },
   { key: 'GET /v1/files', operationId: 'listFiles' },
   { key: 'GET /v1/files/{file_id}', operationId: 'retrieveFile' },
-  { key: 'DELETE /v1/files/{file_id}', operationId: 'deleteFile' }
+  { key: 'DELETE /v1/files/{file_id}', operationId: 'deleteFile' },
+  // Safety enforcement (UPSTREAM.md §13) is newer than the spec: the SDK 7.57 has it, openapi.json does not.
+  { key: 'GET /v1/safety/cases/{case_id}', operationId: null }
 ] as const
 
 export type RouteKey = typeof ROUTES[number]['key']
@@ -30,7 +33,8 @@ type ShortId<K extends string> =
   K extends `${infer A}{conversation_id}${infer B}` ? `${A}{id}${B}`
     : K extends `${infer A}{response_id}${infer B}` ? `${A}{id}${B}`
       : K extends `${infer A}{file_id}${infer B}` ? `${A}{id}${B}`
-        : K
+        : K extends `${infer A}{case_id}${infer B}` ? `${A}{id}${B}`
+          : K
 
 /** The same route with its main resource id written `{id}`, e.g. `GET /v1/responses/{id}`. */
 export type RouteAlias = ShortId<RouteKey>
@@ -40,7 +44,7 @@ export const ROUTE_KEYS: readonly string[] = ROUTES.map((r) => r.key)
 const ALIASES = new Map<string, RouteKey>(ROUTES.map((r) => [shortId(r.key), r.key]))
 
 function shortId (key: string): string {
-  return key.replace(/\{(conversation_id|response_id|file_id)\}/, '{id}')
+  return key.replace(/\{(conversation_id|response_id|file_id|case_id)\}/, '{id}')
 }
 
 /** The canonical key of a route written either way, or null. */

@@ -9,6 +9,12 @@ export interface PlannedCall {
   arguments: string
 }
 
+export interface SafetyTrigger {
+  notice: 'warning' | 'deactivation'
+  /** The webhook's data carries only the case id (`[safety:…:case-only]`). */
+  caseOnly: boolean
+}
+
 export interface Plan {
   /** The assistant message text, already truncated when the response ends incomplete; null for none. */
   text: string | null
@@ -19,6 +25,8 @@ export interface Plan {
   /** Stays queued forever ([stuck]). */
   stuck: boolean
   outputTokens: number
+  /** A safety notice raised when the response ends ([safety:warning], [safety:deactivation]). */
+  safety: SafetyTrigger | null
 }
 
 export interface PlanInput {
@@ -70,6 +78,7 @@ interface Directives {
   incomplete: boolean
   slowMs: number | null
   stuck: boolean
+  safety: SafetyTrigger | null
   /** The text with directives removed and whitespace collapsed. */
   rest: string
 }
@@ -99,7 +108,7 @@ function closingBracket (text: string, from: number): number {
 }
 
 export function parseDirectives (text: string): Directives {
-  const d: Directives = { len: null, calls: [], fail: false, incomplete: false, slowMs: null, stuck: false, rest: '' }
+  const d: Directives = { len: null, calls: [], fail: false, incomplete: false, slowMs: null, stuck: false, safety: null, rest: '' }
   let rest = ''
   let i = 0
   while (i < text.length) {
@@ -116,6 +125,12 @@ export function parseDirectives (text: string): Directives {
         i = close + 1
         continue
       }
+    }
+    const safety = /^\[safety:(warning|deactivation)(:case-only)?\]/.exec(text.slice(open, open + 40))
+    if (safety) {
+      d.safety = { notice: safety[1] as SafetyTrigger['notice'], caseOnly: safety[2] !== undefined }
+      i = open + safety[0].length
+      continue
     }
     const simple = /^\[(len|slow):(\d+)\]|^\[(fail|incomplete|stuck)\]/.exec(text.slice(open, open + 24))
     if (simple) {
@@ -202,5 +217,5 @@ export function plan (input: PlanInput): Plan {
   if (status === 'failed') { text = null; calls = [] }
 
   const outputTokens = tokens(text ?? '') + calls.reduce((n, c) => n + tokens(`${c.name} ${c.arguments}`), 0)
-  return { text, calls, status, generationMs: d.slowMs, stuck: d.stuck, outputTokens }
+  return { text, calls, status, generationMs: d.slowMs, stuck: d.stuck, outputTokens, safety: d.safety }
 }

@@ -10,6 +10,9 @@ t.test('directives', async (t) => {
   t.same(d.calls, [{ name: 'a', arguments: '{"x":[1,"]"]}' }, { name: 'b', arguments: '{}' }])
   t.match(d, { len: 5, slowMs: 250, fail: true, incomplete: true, stuck: true, rest: 'Hi there [not a directive]' })
   t.same(parseDirectives('[call:f {"broken": ]').calls, [{ name: 'f', arguments: '{"broken":' }], 'unbalanced arguments end at the first ]')
+  t.match(parseDirectives('Rude [safety:warning] words'), { safety: { notice: 'warning', caseOnly: false }, rest: 'Rude words' })
+  t.match(parseDirectives('[safety:deactivation:case-only]'), { safety: { notice: 'deactivation', caseOnly: true }, rest: '' })
+  t.match(parseDirectives('[safety:other] [safety:warning:x]'), { safety: null, rest: '[safety:other] [safety:warning:x]' }, 'unknown notices are plain text')
 })
 
 t.test('plans', async (t) => {
