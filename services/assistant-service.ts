@@ -1,7 +1,7 @@
 import { join } from 'node:path'
 import { AgentsFileSchema, type AssistantBody, type WebhookTool } from '../schemas/assistants.ts'
 import { ConfigError, loadJsonFile } from './config.ts'
-import { ValidationFailed, notFound } from './errors.ts'
+import { invalidArgument, notFound } from './errors.ts'
 import type { AssistantProfile, Store } from './store/types.ts'
 import type { ToolRegistry } from './tools/registry.ts'
 
@@ -50,7 +50,7 @@ export function createAssistantService ({ file, store, tools, clock }: { file: A
     get,
     async require (id: string): Promise<ResolvedAssistant> {
       const found = await get(id)
-      if (!found) throw new ValidationFailed(`body.assistant_type "${id}" is not a configured assistant`)
+      if (!found) throw invalidArgument('assistant_type', `"${id}" is not a configured assistant`)
       return found
     },
     async list (): Promise<ResolvedAssistant[]> {
@@ -69,7 +69,7 @@ export function createAssistantService ({ file, store, tools, clock }: { file: A
     },
     async put (id: string, body: AssistantBody): Promise<ResolvedAssistant> {
       const unknown = body.tools.find(name => !tools.has(name))
-      if (unknown) throw new ValidationFailed(`body.tools: no tool named ${unknown} is configured`)
+      if (unknown) throw invalidArgument('tools', `names a tool that is not configured: ${unknown}`)
       const profile: AssistantProfile = { id, ...body }
       const current = await store.getAssistant(id)
       const stored = await store.putAssistant(profile, Math.max(baseVersion(id), current?.version ?? 0), Math.floor(clock() / 1000))

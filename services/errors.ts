@@ -1,13 +1,17 @@
+import { STATUS_CODES } from 'node:http'
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
 import OpenAI from 'openai'
+import type { ErrorBody } from '../schemas/common.ts'
 
 /**
  * The one error catalogue: every error the gateway answers with has a stable `code` from the contract.
- * Extra response fields (the run of RUN_FAILED) go in `body`; `retryAfterSeconds` becomes Retry-After.
+ * Extra response fields (the run of RUN_FAILED) go in `body`; `retryAfterSeconds` becomes Retry-After;
+ * `param` names the request field at fault (a service knows the field, the HTTP layer where it was sent).
  */
 export interface GatewayErrorFields {
   retryAfterSeconds?: number
   body?: Record<string, unknown>
+  param?: string
 }
 export type GatewayError = Error & GatewayErrorFields & { code: string, statusCode: number }
 
@@ -59,6 +63,23 @@ export function withDetails<E extends Error> (err: E, fields: GatewayErrorFields
 
 export function storeUnavailable (cause: unknown): GatewayError {
   return withDetails(new StoreUnavailable('The gateway\'s store is not answering; retry shortly'), { retryAfterSeconds: 2, cause })
+}
+
+/** A request field a service refused: `problem` reads after the field's name ("must be at most 500"). */
+export function invalidArgument (param: string, problem: string): GatewayError {
+  return withDetails(new ValidationFailed(problem), { param })
+}
+
+/** The contract's error body for an error of the catalogue. */
+export function errorBody (err: GatewayError, requestId: string): ErrorBody {
+  return {
+    ...err.body,
+    statusCode: err.statusCode,
+    code: err.code,
+    error: STATUS_CODES[err.statusCode] ?? 'Error',
+    message: err.message,
+    requestId
+  }
 }
 
 export function notFound (what: string): GatewayError {

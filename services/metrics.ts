@@ -1,4 +1,4 @@
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 /**
  * Prometheus metrics of one gateway instance. Labels never carry user ids: per-user figures are in the
@@ -57,3 +57,10 @@ export function createMetrics () {
   }
 }
 export type Metrics = ReturnType<typeof createMetrics>
+
+/** Gauges of the message page cache, read from it when /metrics is scraped. */
+export function addMessageCacheGauges (registry: Registry, cache: { readonly bytes: number, readonly entries: number }): void {
+  const registers = [registry]
+  new Gauge({ name: 'message_cache_bytes', help: 'Approximate memory held by cached message pages (bounded by MESSAGE_CACHE_MB)', registers, collect () { this.set(cache.bytes) } }) // eslint-disable-line no-new
+  new Gauge({ name: 'message_cache_entries', help: 'Message pages cached', registers, collect () { this.set(cache.entries) } }) // eslint-disable-line no-new
+}

@@ -1,13 +1,13 @@
 import { createHmac } from 'node:crypto'
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import type { ConversationItem } from 'openai/resources/conversations/items'
 import type { ResponseInputItem } from 'openai/resources/responses/responses'
 import type { Config } from './config.ts'
 import type { FileRecord, Store, ThreadRecord } from './store/types.ts'
 import { ThreadBusy, fromUpstream, notFound, withDetails } from './errors.ts'
 import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
 import { createPageCache } from './page-cache.ts'
+import { messageFromItem } from './runs/views.ts'
 import type { CreateMessageBody, CreateThreadBody, Message, MessageContent, Thread, UpdateThreadBody } from '../schemas/threads.ts'
 
 export interface ThreadServiceDeps {
@@ -30,8 +30,6 @@ const DELETE_CONCURRENCY = 4
  */
 const MESSAGE_CACHE_TTL_MS = 30_000
 const IMAGE_MIME = /^image\//
-
-export const threadLockKey = (threadId: string) => `thread:${threadId}`
 
 export function toThread (record: ThreadRecord): Thread {
   return { id: record.id, object: 'thread', created_at: record.created_at, title: record.title, metadata: record.metadata }
@@ -62,30 +60,6 @@ export function userMessageItem (content: MessageContent, files: FileRecord[] = 
         ? { type: 'input_image' as const, file_id: file.id, detail: 'auto' as const }
         : { type: 'input_file' as const, file_id: file.id })
     ]
-  }
-}
-
-/** The Assistants-shaped view of an upstream message item; other item types are not messages. */
-export function toMessage (item: ConversationItem, threadId: string, seen?: { created_at: number, run_id: string | null }): Message | null {
-  if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'assistant')) return null
-  const content: Message['content'] = []
-  const attachments: Message['attachments'] = []
-  for (const part of item.content) {
-    if (part.type === 'input_text' || part.type === 'output_text' || part.type === 'text') {
-      content.push({ type: 'text', text: { value: part.text, annotations: [] } })
-    } else if ((part.type === 'input_file' || part.type === 'input_image') && part.file_id) {
-      attachments.push({ file_id: part.file_id })
-    }
-  }
-  return {
-    id: item.id,
-    object: 'thread.message',
-    created_at: seen?.created_at ?? null,
-    thread_id: threadId,
-    role: item.role,
-    run_id: seen?.run_id ?? null,
-    content,
-    attachments
   }
 }
 
@@ -124,12 +98,12 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
 
   /** Runs `write` while holding the thread's lock, which an active run also holds: busy → 409. */
   async function withThreadWrite<T> (threadId: string, holder: string, write: () => Promise<T>): Promise<T> {
-    const fence = await store.acquireLock(threadLockKey(threadId), holder, WRITE_LOCK_MS)
+    const fence = await store.lockThread(threadId, holder, WRITE_LOCK_MS)
     if (fence === null) throw withDetails(new ThreadBusy('A run is active on this thread; wait for it to finish'), { retryAfterSeconds: 2 })
     try {
       return await write()
     } finally {
-      await store.releaseLock(threadLockKey(threadId), holder)
+      await store.unlockThread(threadId, holder)
     }
   }
 
@@ -234,7 +208,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
           throw fromUpstream(err, 'Thread')
         }
         const createdAt = nowSeconds()
-        const message = created.data[0] && toMessage(created.data[0], threadId, { created_at: createdAt, run_id: null })
+        const message = created.data[0] && messageFromItem(created.data[0], threadId, { created_at: createdAt, run_id: null })
         if (!message) throw fromUpstream(new Error('conversation item was not returned'))
         await store.putMessages([{ thread_id: threadId, item_id: message.id, created_at: createdAt, run_id: null, attachments: files.map(f => f.id) }])
         // Read again under the lock: a run that just ended may have reset the estimate.
@@ -266,7 +240,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
             ...(after ? { after } : {})
           })
           for (const item of page.data) {
-            const message = toMessage(item, threadId)
+            const message = messageFromItem(item, threadId)
             if (message && found.length <= query.limit) found.push(message)
           }
           upstreamHasMore = page.has_more

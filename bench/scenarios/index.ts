@@ -1,4 +1,5 @@
 import chatTurn from './chat-turn.ts'
+import crossInstance from './cross-instance.ts'
 import overhead from './overhead.ts'
 import rejections from './rejections.ts'
 import soak from './soak.ts'
@@ -13,5 +14,6 @@ export const SCENARIOS: Scenario[] = [
   waitingRuns,
   uploads,
   rejections,
-  soak
+  soak,
+  crossInstance
 ]

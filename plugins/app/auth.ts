@@ -16,16 +16,20 @@ declare module '@fastify/jwt' {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    caller: Caller | null
-    authError: GatewayError | null
+    /** The verified caller, or null when the token is missing or bad (decided by auth.requireUser). */
+    identity: Caller | null
+    /** The caller of a route in the protected tree (autohooks guarantee one); throws 401 elsewhere. */
+    readonly caller: Caller
   }
   interface FastifyInstance {
-    /** Verifies the bearer token and sets request.caller, or records why it failed (decided later). */
-    identifyCaller: (request: FastifyRequest) => Promise<void>
-    /** Answers 401 for a request without a valid token. */
-    requireCaller: (request: FastifyRequest) => Promise<void>
-    /** Answers 403 unless the caller has the admin role. */
-    requireAdmin: (request: FastifyRequest) => Promise<void>
+    auth: {
+      /** onRequest: verifies the bearer token and sets request.identity, or records why it failed (decided later). */
+      identify: (request: FastifyRequest) => Promise<void>
+      /** onRequest: answers 401 for a request without a valid token. */
+      requireUser: (request: FastifyRequest) => Promise<void>
+      /** onRequest/preHandler: answers 403 unless the caller has the admin role. */
+      requireAdmin: (request: FastifyRequest) => Promise<void>
+    }
   }
 }
 
@@ -64,39 +68,44 @@ function hasRole (claims: TokenClaims, role: string): boolean {
 
 async function auth (fastify: FastifyInstance) {
   const adminRole = fastify.config.JWT_ADMIN_ROLE
-  fastify.decorateRequest('caller', null)
-  fastify.decorateRequest('authError', null)
+  /** Why a request's token was refused, kept until the route decides whether it needs one. */
+  const refusals = new WeakMap<FastifyRequest, GatewayError>()
+  const refusal = (request: FastifyRequest) => refusals.get(request) ?? new Unauthorized('Missing bearer token')
 
-  fastify.decorate('identifyCaller', async function (request: FastifyRequest) {
+  fastify.decorateRequest('identity', null)
+  fastify.decorateRequest('caller', {
+    getter (this: FastifyRequest) {
+      if (!this.identity) throw refusal(this)
+      return this.identity
+    }
+  })
+
+  async function identify (request: FastifyRequest) {
     let claims: TokenClaims
     try {
       claims = await request.jwtVerify<TokenClaims>()
     } catch (err) {
-      request.authError = isGatewayError(err) ? err : new Unauthorized(reasonFor(err, request.headers.authorization !== undefined))
+      refusals.set(request, isGatewayError(err) ? err : new Unauthorized(reasonFor(err, request.headers.authorization !== undefined)))
       return
     }
     const sub = claims.sub
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) {
-      request.authError = new Unauthorized('Token subject (sub) must be a non-empty string of at most 256 characters')
+      refusals.set(request, new Unauthorized('Token subject (sub) must be a non-empty string of at most 256 characters'))
       return
     }
-    request.caller = { id: sub, isAdmin: hasRole(claims, adminRole) }
-  })
+    request.identity = { id: sub, isAdmin: hasRole(claims, adminRole) }
+  }
 
-  fastify.decorate('requireCaller', async function (request: FastifyRequest) {
-    if (!request.caller) throw request.authError ?? new Unauthorized('Missing bearer token')
-  })
-
-  fastify.decorate('requireAdmin', async function (request: FastifyRequest) {
-    if (!request.caller) throw request.authError ?? new Unauthorized('Missing bearer token')
-    if (!request.caller.isAdmin) throw new Forbidden('This route needs the admin role')
+  fastify.decorate('auth', {
+    identify,
+    async requireUser (request: FastifyRequest) {
+      if (!request.identity) throw refusal(request)
+    },
+    async requireAdmin (request: FastifyRequest) {
+      if (!request.identity) throw refusal(request)
+      if (!request.identity.isAdmin) throw new Forbidden('This route needs the admin role')
+    }
   })
 }
 
 export default fp(auth, { name: 'auth', dependencies: ['@fastify/jwt'] })
-
-/** The authenticated caller of a route in the protected tree (autohooks guarantee it). */
-export function callerOf (request: FastifyRequest): Caller {
-  if (!request.caller) throw new Unauthorized('Missing bearer token')
-  return request.caller
-}

@@ -1,9 +1,7 @@
-import { createHash } from 'node:crypto'
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { Value } from 'typebox/value'
-import { IdempotencyKeySchema } from '../../schemas/common.ts'
-import { IdempotencyInProgress, IdempotencyKeyReused, ValidationFailed } from '../../services/errors.ts'
+import { createIdempotency } from '../../services/idempotency.ts'
+import type { StoredReply } from '../../services/store/types.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -11,64 +9,68 @@ declare module 'fastify' {
     idempotent?: boolean
   }
   interface FastifyRequest {
+    /** The Idempotency-Key this request claimed; its answer is stored (or the claim given up) when it is sent. */
     idempotencyKey: string | null
+  }
+  interface FastifyInstance {
+    idempotency: {
+      /**
+       * Claims the request's Idempotency-Key, if it has one, with `body` as the request's body (upload
+       * routes pass what they read of a multipart body, which no preHandler sees). Returns the stored
+       * answer to replay, or null to go ahead.
+       */
+      begin (request: FastifyRequest, body?: unknown): Promise<StoredReply | null>
+      replay (reply: FastifyReply, stored: StoredReply): FastifyReply
+      /** Stores `answer` as the request's answer now (a stream cannot be replayed, so its stand-in is stored). */
+      complete (request: FastifyRequest, answer: StoredReply): Promise<void>
+    }
   }
 }
 
 /** Headers worth replaying with a stored answer. */
 const REPLAYED_HEADERS = ['content-type', 'location']
 
-/** Same route, same params, same body (key order ignored): the same request. */
-export function fingerprint (request: FastifyRequest): string {
-  const canonical = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(canonical)
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(Object.keys(value).sort().map(k => [k, canonical((value as Record<string, unknown>)[k])]))
-    }
-    return value
-  }
-  return createHash('sha256')
-    .update(JSON.stringify([request.method, request.routeOptions.url, request.params, canonical(request.body ?? null)]))
-    .digest('base64url')
-}
-
-/**
- * Idempotency-Key on creating POSTs: the first answer (2xx) is stored per user and key and replayed
- * for a retry with the same body; a different body is 422, a retry while the first is running 409.
- * Failures are not stored, so a retry after an error is attempted again.
- */
+/** Idempotency-Key on creating POSTs (services/idempotency.ts): claimed before the handler, answered when sent. */
 async function idempotency (fastify: FastifyInstance) {
-  const { store, config } = fastify
-  const ttlMs = config.IDEMPOTENCY_TTL_SECONDS * 1000
-  // A crashed request's claim must not block retries forever; no request legitimately runs this long.
-  const inFlightTtlMs = Math.max(config.RUN_WAIT_TIMEOUT_MS, config.UPLOAD_TIMEOUT_MS, config.REQUEST_TIMEOUT_MS) + 60_000
+  const service = createIdempotency({ store: fastify.store, config: fastify.config })
   fastify.decorateRequest('idempotencyKey', null)
 
-  fastify.addHook('preHandler', async function (request: FastifyRequest, reply: FastifyReply) {
-    if (!request.routeOptions.config.idempotent || !request.caller) return
-    const raw = request.headers['idempotency-key']
-    if (raw === undefined) return
-    const key = Array.isArray(raw) ? raw[0] : raw
-    if (!Value.Check(IdempotencyKeySchema, key)) throw new ValidationFailed('headers.idempotency-key must be 1-255 visible ASCII characters without spaces')
-    const claim = await store.claimIdempotency(request.caller.id, key, fingerprint(request), ttlMs, inFlightTtlMs)
-    switch (claim.state) {
-      case 'new':
-        request.idempotencyKey = key
-        return
-      case 'in_progress': throw new IdempotencyInProgress('A request with this Idempotency-Key is still being processed')
-      case 'mismatch': throw new IdempotencyKeyReused('This Idempotency-Key was used with a different request')
-      case 'replay':
-        reply.code(claim.reply.status).headers(claim.reply.headers).header('idempotent-replayed', 'true')
-        return reply.send(claim.reply.body)
+  async function begin (request: FastifyRequest, body: unknown = request.body): Promise<StoredReply | null> {
+    const key = service.keyOf(request.headers['idempotency-key'])
+    if (key === null || !request.identity) return null
+    const shape = { method: request.method, route: request.routeOptions.url ?? '', params: request.params, body }
+    const stored = await service.claim(request.identity.id, key, shape)
+    if (stored === null) request.idempotencyKey = key
+    return stored
+  }
+
+  function replay (reply: FastifyReply, stored: StoredReply): FastifyReply {
+    return reply.code(stored.status).headers(stored.headers).header('idempotent-replayed', 'true').send(stored.body)
+  }
+
+  fastify.decorate('idempotency', {
+    begin,
+    replay,
+    async complete (request: FastifyRequest, answer: StoredReply) {
+      const key = request.idempotencyKey
+      if (key === null || !request.identity) return
+      request.idempotencyKey = null
+      await service.complete(request.identity.id, key, answer)
     }
+  })
+
+  fastify.addHook('preHandler', async function (request: FastifyRequest, reply: FastifyReply) {
+    if (!request.routeOptions.config.idempotent) return
+    const stored = await begin(request)
+    if (stored) return replay(reply, stored)
   })
 
   fastify.addHook('onSend', async function (request: FastifyRequest, reply: FastifyReply, payload: unknown) {
     const key = request.idempotencyKey
-    if (key === null || !request.caller) return payload
+    if (key === null || !request.identity) return payload
     request.idempotencyKey = null
     if (reply.statusCode >= 300 || (typeof payload !== 'string' && !Buffer.isBuffer(payload))) {
-      await store.abandonIdempotency(request.caller.id, key)
+      await service.abandon(request.identity.id, key)
       return payload
     }
     const headers: Record<string, string> = {}
@@ -76,7 +78,7 @@ async function idempotency (fastify: FastifyInstance) {
       const value = reply.getHeader(name)
       if (value !== undefined) headers[name] = String(value)
     }
-    await store.completeIdempotency(request.caller.id, key, { status: reply.statusCode, body: payload.toString(), headers })
+    await service.complete(request.identity.id, key, { status: reply.statusCode, body: payload.toString(), headers })
     return payload
   })
 }

@@ -10,10 +10,12 @@ declare module 'fastify' {
     rateBucket?: RateBucket
   }
   interface FastifyInstance {
-    /** onRequest hook for the /api tree: per-user limit plus the route's bucket, contract headers. */
-    limitApiRequest: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    /** preHandler for the not-found handler: per-IP, so unknown URLs cannot be enumerated freely. */
-    limitNotFound: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    rateLimits: {
+      /** onRequest hook for the /api tree: per-user limit plus the route's bucket, contract headers. */
+      api: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+      /** preHandler for the not-found handler: per-IP, so unknown URLs cannot be enumerated freely. */
+      notFound: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    }
   }
 }
 
@@ -22,7 +24,7 @@ type Limiter = (request: FastifyRequest) => Promise<LimitResult>
 
 function callerKey (request: FastifyRequest): string {
   // Verified subject when the token was good; the client IP otherwise (bad tokens are limited too).
-  return request.caller ? `u:${request.caller.id}` : `ip:${request.ip}`
+  return request.identity ? `u:${request.identity.id}` : `ip:${request.ip}`
 }
 
 async function rateLimits (fastify: FastifyInstance) {
@@ -55,13 +57,15 @@ async function rateLimits (fastify: FastifyInstance) {
     }
   }
 
-  fastify.decorate('limitApiRequest', async function (request: FastifyRequest, reply: FastifyReply) {
-    await check(api, request, reply)
-    const bucket = request.routeOptions.config.rateBucket
-    if (bucket) await check(buckets[bucket], request, reply)
-  })
-  fastify.decorate('limitNotFound', async function (request: FastifyRequest, reply: FastifyReply) {
-    await check(notFound, request, reply)
+  fastify.decorate('rateLimits', {
+    async api (request: FastifyRequest, reply: FastifyReply) {
+      await check(api, request, reply)
+      const bucket = request.routeOptions.config.rateBucket
+      if (bucket) await check(buckets[bucket], request, reply)
+    },
+    async notFound (request: FastifyRequest, reply: FastifyReply) {
+      await check(notFound, request, reply)
+    }
   })
 }
 

@@ -27,7 +27,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: Type.Object({ status: Type.Literal('ready'), store: Type.String() }), ...errorResponses(503) }
     }
   }, async function () {
-    if (fastify.isDraining()) throw withDetails(new ServiceUnavailable('The gateway is shutting down'), { retryAfterSeconds: 1 })
+    if (fastify.lifecycle.draining) throw withDetails(new ServiceUnavailable('The gateway is shutting down'), { retryAfterSeconds: 1 })
     try {
       await Promise.race([
         fastify.store.ping(),

@@ -3,7 +3,7 @@ import type { FastifyInstance } from 'fastify'
 import { build, startSim } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
 import { loadAgentsFile } from '../../services/assistant-service.ts'
-import { estimateInputTokens } from '../../services/run-driver.ts'
+import { estimateInputTokens } from '../../services/runs/usage.ts'
 import { estimateTokens } from '../../services/thread-service.ts'
 import { budgetDay } from '../../services/budget-service.ts'
 

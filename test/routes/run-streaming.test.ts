@@ -103,7 +103,7 @@ t.test('a client that disconnects mid-stream only stops the relay: the answer la
   const done = await app.inject({ url: `/api/openai/threads/${threadId}/runs/${runId}?wait=10000`, headers: alice })
   t.equal(done.json().status, 'completed')
   t.match(await finalText(threadId), /I will close the tab/)
-  t.equal(app.runEvents.listeners(runId), 0, 'the relay let go of the run')
+  t.equal(app.runs.listeners(runId), 0, 'the relay let go of the run')
 })
 
 t.test('GET a run with Accept: text/event-stream follows it: the answer so far is replayed, then the rest', async t => {

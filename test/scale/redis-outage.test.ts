@@ -66,7 +66,7 @@ if (redisOrSkip(t)) {
 
     const resumed = await api(b.url, 'GET', `/api/openai/threads/${busy.body.id}/runs/${inFlight.body.id}?wait=30000`, { user: 'olga' })
     t.equal(resumed.body.status, 'completed', 'the run in flight during the outage completes after it')
-    t.equal(resumed.body.usage.total_tokens, (sim.peek.response(responseId) as { usage: { total_tokens: number } }).usage.total_tokens)
+    t.equal(resumed.body.usage.total_tokens, (sim.peek.response(responseId) as unknown as { usage: { total_tokens: number } }).usage.total_tokens)
 
     const again = await api(b.url, 'POST', `/api/openai/threads/${thread.body.id}/runs`, { user: 'olga', body: { assistant_type: 'mentor' } })
     t.equal(again.body.status, 'completed', 'new runs work')

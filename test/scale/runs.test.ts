@@ -128,7 +128,7 @@ if (redisOrSkip(t)) {
     t.equal((sim.counters()['POST /v1/responses'] ?? 0) - createdBefore, 1, 'no second upstream response was started')
     const responseId = inFlight.response_ids[0]
     t.same(stored?.settled_response_ids, [responseId], 'the response was settled once')
-    const upstream = sim.peek.response(responseId) as { status: string, usage: { total_tokens: number } }
+    const upstream = sim.peek.response(responseId) as unknown as { status: string, usage: { total_tokens: number } }
     t.equal(upstream.status, 'completed')
     t.equal(done.body.usage.total_tokens, upstream.usage.total_tokens, "the run's usage is the response's, once")
 

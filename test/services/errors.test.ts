@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import t from 'tap'
 import { fromUpstream, isGatewayError, NotFound, withDetails } from '../../services/errors.ts'
-import { toGatewayError, validationMessage } from '../../plugins/app/errors.ts'
+import { toGatewayError, validationMessage } from '../../services/http-errors.ts'
 
 const headers = (h: Record<string, string> = {}) => new Headers(h)
 const apiError = (status: number, code: string | null = null, h: Record<string, string> = {}) =>

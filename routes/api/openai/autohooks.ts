@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify'
  * on the verified user (an invalid token is limited by IP); only then is a missing or bad token refused.
  */
 export default async function (fastify: FastifyInstance) {
-  fastify.addHook('onRequest', fastify.identifyCaller)
-  fastify.addHook('onRequest', fastify.limitApiRequest)
-  fastify.addHook('onRequest', fastify.requireCaller)
+  fastify.addHook('onRequest', fastify.auth.identify)
+  fastify.addHook('onRequest', fastify.rateLimits.api)
+  fastify.addHook('onRequest', fastify.auth.requireUser)
 }

@@ -15,8 +15,8 @@ async function bare (t: Test) {
   app.decorate('clock', Date.now)
   await app.register(store, { config, store: createSqliteStore({ path: ':memory:' }) })
   await app.register(fp(async f => {
-    f.decorateRequest('caller', null)
-    f.addHook('onRequest', async request => { request.caller = { id: 'alice', isAdmin: false } })
+    f.decorateRequest('identity', null)
+    f.addHook('onRequest', async request => { request.identity = { id: 'alice', isAdmin: false } })
   }, { name: 'auth' }))
   await app.register(idempotency)
   let created = 0

@@ -5,7 +5,6 @@ import {
 } from '../../../../schemas/assistants.ts'
 import type { ResolvedAssistant } from '../../../../services/assistant-service.ts'
 import { notFound } from '../../../../services/errors.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Assistants']
 
@@ -54,11 +53,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request) {
     const found = await assistants.get(request.params.assistantId)
     if (!found) throw notFound('Assistant')
-    return callerOf(request).isAdmin ? adminView(found) : publicView(found)
+    return request.caller.isAdmin ? adminView(found) : publicView(found)
   })
 
   fastify.put('/:assistantId', {
-    preHandler: fastify.requireAdmin,
+    preHandler: fastify.auth.requireAdmin,
     schema: {
       tags,
       operationId: 'putAssistant',
@@ -72,7 +71,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.delete('/:assistantId', {
-    preHandler: fastify.requireAdmin,
+    preHandler: fastify.auth.requireAdmin,
     schema: {
       tags,
       operationId: 'deleteAssistant',

@@ -3,7 +3,6 @@ import { API_ERRORS, Type, errorResponses } from '../../../../schemas/common.ts'
 import {
   TranscriptionBodySchema, TranscriptionFieldsSchema, TranscriptionSchema, type Transcription, type TranscriptionFields
 } from '../../../../schemas/uploads.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Audio']
 
@@ -33,7 +32,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function (request, reply) {
-    const user = callerOf(request).id
+    const user = request.caller.id
     await transcriptions.ensureBudgetLeft(user)
     const audio = await uploads.receive(request, 'audio')
     let fields: TranscriptionFields

@@ -2,12 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorResponses } from '../../../../schemas/common.ts'
 import { FileBodySchema, FileDeletedSchema, FileFieldsSchema, FileParamsSchema, FileSchema, type FileView } from '../../../../schemas/uploads.ts'
 import type { StoredReply } from '../../../../services/store/types.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Files']
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { uploads, files } = fastify
+  const { uploads, files, idempotency } = fastify
 
   fastify.post('/', {
     config: { rateBucket: 'uploads' },
@@ -23,18 +22,18 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: FileSchema, ...errorResponses(...API_ERRORS, 408, 409, 413, 415, 422, 502, 504) }
     }
   }, async function (request, reply) {
-    const user = callerOf(request).id
     const upload = await uploads.receive(request, 'file')
     let answer: { replay: StoredReply } | { file: FileView }
     try {
       const { purpose } = uploads.fields(FileFieldsSchema, upload.fields)
-      const replay = await uploads.claimIdempotency(request, { purpose, filename: upload.filename, sha256: upload.sha256 })
-      answer = replay ? { replay } : { file: await files.create(user, upload, purpose) }
+      // Claimed once the body is in, so the content hash is part of the request's fingerprint.
+      const replay = await idempotency.begin(request, { purpose, filename: upload.filename, sha256: upload.sha256 })
+      answer = replay ? { replay } : { file: await files.create(request.caller.id, upload, purpose) }
     } finally {
       // Before answering, so no spool outlives the request.
       await upload.cleanup()
     }
-    return 'replay' in answer ? uploads.replay(reply, answer.replay) : reply.code(201).send(answer.file)
+    return 'replay' in answer ? idempotency.replay(reply, answer.replay) : reply.code(201).send(answer.file)
   })
 
   fastify.get('/', {
@@ -46,7 +45,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(FileSchema), ...errorResponses(...API_ERRORS) }
     }
   }, async function (request) {
-    return files.list(callerOf(request).id, request.query)
+    return files.list(request.caller.id, request.query)
   })
 
   fastify.get('/:fileId', {
@@ -58,7 +57,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: FileSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return files.get(callerOf(request).id, request.params.fileId)
+    return files.get(request.caller.id, request.params.fileId)
   })
 
   fastify.delete('/:fileId', {
@@ -70,7 +69,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: FileDeletedSchema, ...errorResponses(...API_ERRORS, 404, 502, 504) }
     }
   }, async function (request) {
-    return files.delete(callerOf(request).id, request.params.fileId)
+    return files.delete(request.caller.id, request.params.fileId)
   })
 }
 

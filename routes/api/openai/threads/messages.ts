@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorResponses } from '../../../../schemas/common.ts'
 import { CreateMessageBodySchema, MessageSchema, ThreadParamsSchema } from '../../../../schemas/threads.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Messages']
 
@@ -20,7 +19,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: MessageSchema, ...errorResponses(...API_ERRORS, 404, 409, 413, 422, 502, 504) }
     }
   }, async function (request, reply) {
-    const message = await threads.addMessage(callerOf(request).id, request.params.threadId, request.body, request.id)
+    const message = await threads.addMessage(request.caller.id, request.params.threadId, request.body, request.id)
     return reply.code(201).send(message)
   })
 
@@ -34,7 +33,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(MessageSchema), ...errorResponses(...API_ERRORS, 404, 502, 504) }
     }
   }, async function (request) {
-    return threads.listMessages(callerOf(request).id, request.params.threadId, request.query)
+    return threads.listMessages(request.caller.id, request.params.threadId, request.query)
   })
 }
 

@@ -1,22 +1,16 @@
-import { PassThrough } from 'node:stream'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply } from 'fastify'
 import { API_ERRORS, ErrorSchema, IdempotencyHeadersSchema, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
 import { CreateRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema } from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
-import { RunFailed, ServiceUnavailable, ValidationFailed, withDetails } from '../../../../services/errors.ts'
-import { toRunView } from '../../../../services/run-driver.ts'
-import { TERMINAL_EVENTS, type RunEvent } from '../../../../services/run-events.ts'
-import { followRun } from '../../../../services/run-follow.ts'
+import { RunFailed, invalidArgument, withDetails } from '../../../../services/errors.ts'
+import { toRunView } from '../../../../services/runs/views.ts'
 import { isActiveRunStatus, type RunRecord } from '../../../../services/store/types.ts'
-import { errorBody } from '../../../../plugins/app/errors.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Runs']
-/** SSE comment lines keep proxies and browsers from timing out an idle stream (contract: ≤ 15 s). */
-const HEARTBEAT_MS = 10_000
 
 const runLocation = (run: RunRecord) => `/api/openai/threads/${run.thread_id}/runs/${run.id}`
+const wantsEvents = (accept: string | undefined) => (accept ?? '').includes('text/event-stream')
 
 /** Aborts when the client goes away before the answer is written (a closed tab, a dropped connection). */
 function clientGone (reply: FastifyReply): AbortSignal {
@@ -25,63 +19,8 @@ function clientGone (reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
-/**
- * Relays a run's events as server-sent events: first-hand from the local driver, or by following
- * the run (store + upstream stream) when it may be driven elsewhere. The run does not depend on this
- * stream: when the client disconnects only the relay stops, and the answer still lands in the thread.
- */
-function relay (fastify: FastifyInstance, request: FastifyRequest, reply: FastifyReply, run: RunRecord, source: 'local' | 'follow') {
-  const out = new PassThrough()
-  let open = true
-  const write = (event: string, data: unknown) => {
-    if (open) out.write(`event: ${event}\ndata: ${typeof data === 'string' ? data : JSON.stringify(data)}\n\n`)
-  }
-  const close = (withDone: boolean) => {
-    if (!open) return
-    if (withDone) write('done', '[DONE]')
-    open = false
-    clearInterval(heartbeat)
-    unsubscribe()
-    fastify.eventStreams.delete(handle)
-    out.end()
-  }
-  const handle = {
-    end (reason: string) {
-      write('error', errorBody(withDetails(new ServiceUnavailable(reason), {}), request.id))
-      close(true)
-    }
-  }
-  fastify.eventStreams.add(handle)
-  const onEvent = (event: RunEvent) => {
-    write(event.event, event.data)
-    if (TERMINAL_EVENTS.has(event.event)) close(true)
-  }
-  let unsubscribe: () => void
-  if (source === 'local') {
-    // This instance drives the run it just created: its events arrive first-hand.
-    unsubscribe = fastify.runEvents.subscribe(run.id, onEvent)
-  } else {
-    const following = new AbortController()
-    unsubscribe = () => following.abort()
-    followRun(fastify, run.id, following.signal, onEvent).catch(err => {
-      request.log.warn({ err }, 'following the run failed')
-      handle.end('Following the run failed; poll its Location')
-    })
-  }
-  const heartbeat = setInterval(() => { if (open) out.write(': keep-alive\n\n') }, HEARTBEAT_MS)
-  heartbeat.unref()
-  reply.raw.once('close', () => close(false))
-  if (source === 'local') write('thread.run.created', toRunView(run))
-  return reply
-    .code(200)
-    .header('content-type', 'text/event-stream; charset=utf-8')
-    .header('cache-control', 'no-cache, no-transform')
-    .header('x-accel-buffering', 'no')
-    .send(out)
-}
-
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { runs, config, store } = fastify
+  const { runs, config, eventStreams, idempotency } = fastify
 
   fastify.post('/:threadId/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
@@ -105,21 +44,18 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       }
     }
   }, async function (request, reply) {
-    const caller = callerOf(request)
-    const stream = request.body.stream === true || (request.headers.accept ?? '').includes('text/event-stream')
-    const run = await runs.start(caller.id, request.params.threadId, { ...request.body, stream })
+    const { wait, ...body } = request.body
+    const stream = body.stream === true || wantsEvents(request.headers.accept)
+    const run = await runs.start(request.caller.id, request.params.threadId, { ...body, stream })
     const location = runLocation(run)
     if (stream) {
       // A stream cannot be replayed: a retried request with the same Idempotency-Key gets the run's Location.
-      if (request.idempotencyKey) {
-        await store.completeIdempotency(caller.id, request.idempotencyKey, {
-          status: 202, body: JSON.stringify(toRunView(run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
-        })
-        request.idempotencyKey = null
-      }
-      return relay(fastify, request, reply, run, 'local')
+      await idempotency.complete(request, {
+        status: 202, body: JSON.stringify(toRunView(run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
+      })
+      return eventStreams.send(reply, request.id, runs.events(run, 'created'))
     }
-    if (request.body.wait === false) return reply.code(202).header('location', location).send(toRunView(run))
+    if (wait === false) return reply.code(202).header('location', location).send(toRunView(run))
     const ended = await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
     if (isActiveRunStatus(ended.status)) return reply.code(202).header('location', location).send(toRunView(ended))
     if (ended.status === 'failed') {
@@ -138,7 +74,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(RunSchema), ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return runs.list(callerOf(request).id, request.params.threadId, request.query)
+    return runs.list(request.caller.id, request.params.threadId, request.query)
   })
 
   fastify.get('/:threadId/runs/:runId', {
@@ -155,14 +91,14 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request, reply) {
     const wait = request.query.wait ?? 0
-    if (wait > config.RUN_LONG_POLL_MAX_MS) throw new ValidationFailed(`querystring.wait must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
-    if ((request.headers.accept ?? '').includes('text/event-stream')) {
+    if (wait > config.RUN_LONG_POLL_MAX_MS) throw invalidArgument('wait', `must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
+    const { threadId, runId } = request.params
+    if (wantsEvents(request.headers.accept)) {
       // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
-      const run = await runs.get(callerOf(request).id, request.params.threadId, request.params.runId)
-      return relay(fastify, request, reply, run, 'follow')
+      const run = await runs.get(request.caller.id, threadId, runId)
+      return eventStreams.send(reply, request.id, runs.events(run, 'follow'))
     }
-    const run = await runs.get(callerOf(request).id, request.params.threadId, request.params.runId, wait, clientGone(reply))
-    return toRunView(run)
+    return toRunView(await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply)))
   })
 
   fastify.post('/:threadId/runs/:runId/cancel', {
@@ -174,7 +110,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: RunSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return toRunView(await runs.cancel(callerOf(request).id, request.params.threadId, request.params.runId))
+    return toRunView(await runs.cancel(request.caller.id, request.params.threadId, request.params.runId))
   })
 }
 

@@ -3,7 +3,6 @@ import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorRes
 import {
   CreateThreadBodySchema, ThreadDeletedSchema, ThreadParamsSchema, ThreadSchema, UpdateThreadBodySchema
 } from '../../../../schemas/threads.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const tags = ['Threads']
 
@@ -21,7 +20,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: ThreadSchema, ...errorResponses(...API_ERRORS, 409, 413, 422, 502, 504) }
     }
   }, async function (request, reply) {
-    const thread = await threads.create(callerOf(request).id, request.body)
+    const thread = await threads.create(request.caller.id, request.body)
     return reply.code(201).send(thread)
   })
 
@@ -34,7 +33,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(ThreadSchema), ...errorResponses(...API_ERRORS) }
     }
   }, async function (request) {
-    return threads.list(callerOf(request).id, request.query)
+    return threads.list(request.caller.id, request.query)
   })
 
   fastify.get('/:threadId', {
@@ -46,7 +45,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ThreadSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return threads.get(callerOf(request).id, request.params.threadId)
+    return threads.get(request.caller.id, request.params.threadId)
   })
 
   fastify.post('/:threadId', {
@@ -59,7 +58,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ThreadSchema, ...errorResponses(...API_ERRORS, 404, 413) }
     }
   }, async function (request) {
-    return threads.update(callerOf(request).id, request.params.threadId, request.body)
+    return threads.update(request.caller.id, request.params.threadId, request.body)
   })
 
   fastify.delete('/:threadId', {
@@ -71,7 +70,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ThreadDeletedSchema, ...errorResponses(...API_ERRORS, 404, 409, 502, 504) }
     }
   }, async function (request) {
-    return threads.delete(callerOf(request).id, request.params.threadId, request.id)
+    return threads.delete(request.caller.id, request.params.threadId, request.id)
   })
 }
 

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, errorResponses } from '../../../../schemas/common.ts'
 import { UsageSchema } from '../../../../schemas/usage.ts'
-import { callerOf } from '../../../../plugins/app/auth.ts'
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get('/', {
@@ -12,7 +11,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: UsageSchema, ...errorResponses(...API_ERRORS) }
     }
   }, async function (request) {
-    return fastify.budgets.usageFor(callerOf(request).id)
+    return fastify.budgets.usageFor(request.caller.id)
   })
 }
 

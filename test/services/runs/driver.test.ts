@@ -2,14 +2,16 @@ import OpenAI from 'openai'
 import type { Response, ResponseStreamEvent } from 'openai/resources/responses/responses'
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
-import { build, startSim, SIM_KEY } from '../helpers/build.ts'
-import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
-import { until } from '../helpers/until.ts'
-import type { RunRecord } from '../../services/store/types.ts'
-import { newRunRecord } from '../../services/store/records.ts'
-import { createMessageRelay, estimateInputTokens } from '../../services/run-driver.ts'
-import type { RunEvent } from '../../services/run-events.ts'
-import { estimateTokens } from '../../services/thread-service.ts'
+import { build, startSim, testConfig, SIM_KEY } from '../../helpers/build.ts'
+import { adminToken, bearer, userToken } from '../../helpers/tokens.ts'
+import { until } from '../../helpers/until.ts'
+import type { RunRecord } from '../../../services/store/types.ts'
+import { newRunRecord } from '../../../services/store/records.ts'
+import { openStore } from '../../../services/store/index.ts'
+import { createMessageRelay } from '../../../services/runs/relay.ts'
+import { estimateInputTokens } from '../../../services/runs/usage.ts'
+import type { RunEvent } from '../../../services/runs/events.ts'
+import { estimateTokens } from '../../../services/thread-service.ts'
 
 const alice = bearer(userToken('alice'))
 
@@ -139,12 +141,16 @@ t.test('a budget that does not fit the next tool round fails the run with budget
 })
 
 t.test('shutdown hands runs back: the lease is released at once, the run stays active', async t => {
-  const { app } = await setup(t)
+  const sim = await startSim(t)
+  // The store outlives the gateway, as a shared one does.
+  const store = await openStore(testConfig(sim), Date.now)
+  t.teardown(() => store.close())
+  const app = await build(t, sim, { store, env: { RUN_WAIT_TIMEOUT_MS: '20000' } })
   const threadId = await newThread(app, 'Long [slow:5000]')
   const started = (await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })).json()
-  await until(async () => (await app.store.getRun(started.id))!.response_ids.length > 0, { message: 'the driver to hold the upstream response' })
-  await app.runs.close()
-  const record = await app.store.getRun(started.id)
+  await until(async () => (await store.getRun(started.id))!.response_ids.length > 0, { message: 'the driver to hold the upstream response' })
+  await app.close()
+  const record = await store.getRun(started.id)
   t.equal(record!.status, 'in_progress', 'still active, for another process to resume')
   t.equal(record!.lease_owner, null, 'lease handed back')
 })

@@ -1,18 +1,23 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type OpenAI from 'openai'
-import type { AssistantService } from './assistant-service.ts'
-import type { BudgetService } from './budget-service.ts'
-import type { Config } from './config.ts'
-import { ThreadBusy, TooManyActiveRuns, ValidationFailed, notFound, withDetails } from './errors.ts'
-import { newId } from './ids.ts'
-import { estimateInputTokens, toRunView, type RunDriver } from './run-driver.ts'
-import { TERMINAL_EVENTS, type RunEvents } from './run-events.ts'
-import { newRunRecord } from './store/records.ts'
-import { isActiveRunStatus, type RunRecord, type Store } from './store/types.ts'
-import type { ThreadService } from './thread-service.ts'
-import type { ToolRegistry } from './tools/registry.ts'
-import { listPage, type ListQuery } from '../schemas/common.ts'
-import type { CreateRunBody } from '../schemas/runs.ts'
+import type { AssistantService } from '../assistant-service.ts'
+import type { BudgetService } from '../budget-service.ts'
+import type { Config } from '../config.ts'
+import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
+import { newId } from '../ids.ts'
+import { newRunRecord } from '../store/records.ts'
+import { isActiveRunStatus, type RunRecord, type Store } from '../store/types.ts'
+import type { ThreadService } from '../thread-service.ts'
+import type { ToolRegistry } from '../tools/registry.ts'
+import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
+import type { Run } from '../../schemas/runs.ts'
+import type { RunDriver } from './driver.ts'
+import type { RunEvents } from './events.ts'
+import { followRun } from './follow.ts'
+import type { RunEventSource } from './sse.ts'
+import { estimateInputTokens } from './usage.ts'
+import type { RunWatcher } from './watch.ts'
+import { toRunView } from './views.ts'
 
 export interface RunServiceDeps {
   openai: OpenAI
@@ -23,24 +28,32 @@ export interface RunServiceDeps {
   tools: ToolRegistry
   driver: RunDriver
   events: RunEvents
+  watcher: RunWatcher
   config: Config
   log: FastifyBaseLogger
   clock: () => number
 }
 
-/** How often a waiter re-reads a run that another instance drives (its events do not reach us). */
-const REMOTE_CHECK_MS = 250
-const LOCAL_CHECK_MS = 5000
+/** What a caller asks of a new run (the wire names, so a refused field is named as the caller sent it). */
+export interface RunRequest {
+  assistant_type: string
+  temperature?: number
+  top_p?: number
+  max_output_tokens?: number
+  /** A client streams the run: its upstream responses are always created streamed. */
+  stream: boolean
+}
+
 const CANCEL_WAIT_MS = 3000
+const ended = (run: RunRecord) => !isActiveRunStatus(run.status)
 
 /**
  * Runs as the API sees them: start (with the atomic checks: one active run per thread, N per user,
- * budget), read, list, wait, cancel — and the sweeper that resumes runs whose driver died.
+ * budget), read, list, wait, cancel, and the sources of their event streams.
  */
 export function createRunService (deps: RunServiceDeps) {
-  const { openai, store, threads, assistants, budgets, tools, driver, events, config, log, clock } = deps
+  const { openai, store, threads, assistants, budgets, tools, driver, events, watcher, config, log, clock } = deps
   const threadLockTtlMs = config.RUN_MAX_DURATION_MS + 60_000
-  let sweeper: NodeJS.Timeout | undefined
 
   async function ownedRun (userId: string, threadId: string, runId: string): Promise<RunRecord> {
     await threads.ownedThread(userId, threadId)
@@ -54,56 +67,24 @@ export function createRunService (deps: RunServiceDeps) {
     if (isActiveRunStatus(run.status) && run.lease_expires_at <= clock() && !driver.isDriving(run.id)) driver.kick(run.id)
   }
 
+  /** Waits up to `ms` for the run to end; the run as it is then. */
   async function waitForEnd (runId: string, ms: number, signal?: AbortSignal): Promise<RunRecord | null> {
-    let resolveDone: () => void = () => {}
-    const done = new Promise<void>(resolve => { resolveDone = resolve })
-    const unsubscribe = events.subscribe(runId, event => { if (TERMINAL_EVENTS.has(event.event)) resolveDone() })
-    try {
-      const first = await store.getRun(runId)
-      if (!first || !isActiveRunStatus(first.status) || ms <= 0) return first
-      const timer = setTimeout(resolveDone, ms)
-      const onAbort = () => resolveDone()
-      signal?.addEventListener('abort', onAbort, { once: true })
-      // Events only come from a local driver; a run driven elsewhere is re-read from the store often.
-      // Decided at each check: a run can move here (resumed) or away (lease lost) while we wait.
-      let check: NodeJS.Timeout | undefined
-      let waiting = true
-      const schedule = () => {
-        check = setTimeout(() => {
-          store.getRun(runId).then(run => {
-            if (!run || !isActiveRunStatus(run.status)) resolveDone()
-            else ensureDriven(run)
-          }).catch(() => {}).finally(() => { if (waiting) schedule() })
-        }, driver.isDriving(runId) ? LOCAL_CHECK_MS : REMOTE_CHECK_MS)
-      }
-      schedule()
-      try {
-        await done
-      } finally {
-        waiting = false
-        clearTimeout(timer)
-        clearTimeout(check)
-        signal?.removeEventListener('abort', onAbort)
-      }
-      return store.getRun(runId)
-    } finally {
-      unsubscribe()
-    }
+    return watcher.watch(runId, { until: ended, timeoutMs: ms, signal, onRead: ensureDriven })
   }
 
   return {
     waitForEnd,
 
-    async start (userId: string, threadId: string, body: CreateRunBody): Promise<RunRecord> {
+    async start (userId: string, threadId: string, request: RunRequest): Promise<RunRecord> {
       const thread = await threads.ownedThread(userId, threadId)
-      const { profile, version } = await assistants.require(body.assistant_type)
-      if (body.max_output_tokens !== undefined && body.max_output_tokens > profile.max_output_tokens) {
-        throw new ValidationFailed(`body.max_output_tokens must be at most ${profile.max_output_tokens} for ${profile.id}`)
+      const { profile, version } = await assistants.require(request.assistant_type)
+      if (request.max_output_tokens !== undefined && request.max_output_tokens > profile.max_output_tokens) {
+        throw invalidArgument('max_output_tokens', `must be at most ${profile.max_output_tokens} for ${profile.id}`)
       }
-      const maxOutput = body.max_output_tokens ?? profile.max_output_tokens
+      const maxOutput = request.max_output_tokens ?? profile.max_output_tokens
       // Reasoning models reject sampling parameters: the SPA may still send them, they are not forwarded.
-      const temperature = profile.accepts_sampling ? body.temperature ?? profile.temperature : null
-      const topP = profile.accepts_sampling ? body.top_p ?? profile.top_p : null
+      const temperature = profile.accepts_sampling ? request.temperature ?? profile.temperature : null
+      const topP = profile.accepts_sampling ? request.top_p ?? profile.top_p : null
       const id = newId('run')
       const now = clock()
       const reservationId = `${id}:r0`
@@ -126,7 +107,7 @@ export function createRunService (deps: RunServiceDeps) {
         temperature,
         top_p: topP,
         max_output_tokens: maxOutput,
-        stream: body.stream === true,
+        stream: request.stream,
         reservation_id: reservationId,
         deadline_at: now + config.RUN_MAX_DURATION_MS,
         // Born leased to this process, so another instance's sweeper never takes a run its creator
@@ -150,6 +131,7 @@ export function createRunService (deps: RunServiceDeps) {
       return run
     },
 
+    /** The caller's run; with `waitMs`, once it has ended or the wait is over. */
     async get (userId: string, threadId: string, runId: string, waitMs = 0, signal?: AbortSignal): Promise<RunRecord> {
       const run = await ownedRun(userId, threadId, runId)
       ensureDriven(run)
@@ -157,7 +139,7 @@ export function createRunService (deps: RunServiceDeps) {
       return (await waitForEnd(runId, waitMs, signal)) ?? run
     },
 
-    async list (userId: string, threadId: string, query: ListQuery) {
+    async list (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Run>> {
       await threads.ownedThread(userId, threadId)
       const page = await store.listRuns(threadId, query)
       return listPage(page.data.map(toRunView), page.hasMore)
@@ -178,26 +160,31 @@ export function createRunService (deps: RunServiceDeps) {
       return (await waitForEnd(runId, CANCEL_WAIT_MS)) ?? flagged
     },
 
-    /** Resumes orphaned runs now and every lease period; releases reservations left by crashes. */
-    startSweeper (): void {
-      const sweep = async () => {
-        try {
-          for (const run of await store.listOrphanedRuns(100)) driver.kick(run.id)
-          const released = await store.releaseExpiredReservations()
-          if (released > 0) log.info({ released }, 'released expired budget reservations')
-        } catch (err) {
-          log.warn({ err }, 'run sweep failed')
+    /**
+     * The events of a run for a stream: first-hand from this process's driver for a run it just created
+     * (`created`), else by following the run wherever it is driven (a reconnect, another instance).
+     */
+    events (run: RunRecord, from: 'created' | 'follow'): RunEventSource {
+      if (from === 'created') {
+        return emit => {
+          const unsubscribe = events.subscribe(run.id, emit)
+          emit({ event: 'thread.run.created', data: toRunView(run) })
+          return unsubscribe
         }
       }
-      sweep().catch(() => {})
-      sweeper = setInterval(() => { sweep().catch(() => {}) }, config.RUN_LEASE_MS)
-      sweeper.unref()
+      return (emit, fail) => {
+        const following = new AbortController()
+        followRun({ openai, store, watcher, log, clock }, run.id, following.signal, emit)
+          .then(() => fail('The run can no longer be followed; poll its Location'), err => {
+            log.warn({ err, runId: run.id }, 'following the run failed')
+            fail('Following the run failed; poll its Location')
+          })
+        return () => following.abort()
+      }
     },
 
-    async close (): Promise<void> {
-      clearInterval(sweeper)
-      await driver.shutdown()
-    }
+    /** Listeners of a run's first-hand events (for tests: a closed stream lets go of its run). */
+    listeners: (runId: string) => events.listeners(runId)
   }
 }
 export type RunService = ReturnType<typeof createRunService>

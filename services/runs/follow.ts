@@ -1,32 +1,39 @@
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import { createMessageRelay, endsResponse, toRunView } from './run-driver.ts'
-import type { RunEvent } from './run-events.ts'
-import { isActiveRunStatus, type Store } from './store/types.ts'
+import { isActiveRunStatus, type RunRecord, type Store } from '../store/types.ts'
+import type { RunEvent } from './events.ts'
+import { createMessageRelay, endsResponse } from './relay.ts'
+import type { RunWatcher } from './watch.ts'
+import { toRunView } from './views.ts'
 
-const STORE_CHECK_MS = 250
+/** How long one wait for the followed run to move lasts before it is simply read again. */
+const MOVE_WAIT_MS = 30_000
+
+/** The run has moved on from `seen`: another status, another response, a response settled. */
+const movedFrom = (seen: RunRecord) => (run: RunRecord) =>
+  run.status !== seen.status || run.response_ids.length !== seen.response_ids.length || run.settled_response_ids.length !== seen.settled_response_ids.length
 
 /**
- * Follows a run from anywhere — another instance may be driving it: its status from the store, the
- * text of its current upstream response by replaying that response's stream from the start (so a
- * client that reconnects sees the whole answer so far). Ends after emitting the run's final event.
- * Should that stream stop early, the rest of the answer is sent from the response once it is settled.
+ * Follows a run from anywhere — another instance may be driving it: its status from the store (woken
+ * by the run watcher), the text of its current upstream response by replaying that response's stream
+ * from the start (so a client that reconnects sees the whole answer so far). Ends after emitting the
+ * run's final event. Should that stream stop early, the rest of the answer is sent from the response
+ * once it is settled.
  */
 export async function followRun (
-  deps: { openai: OpenAI, store: Store, log: FastifyBaseLogger, clock: () => number },
+  deps: { openai: OpenAI, store: Store, watcher: RunWatcher, log: FastifyBaseLogger, clock: () => number },
   runId: string,
   signal: AbortSignal,
   emit: (event: RunEvent) => void
 ): Promise<void> {
-  const { openai, store, log, clock } = deps
+  const { openai, store, watcher, log, clock } = deps
   const messages = createMessageRelay(emit, () => Math.floor(clock() / 1000))
   let followed: string | null = null
   /** The followed response, when its stream stopped before the response ended. */
   let unfinished: string | null = null
   let announced = false
-  while (!signal.aborted) {
-    const run = await store.getRun(runId)
-    if (!run) return
+  let run = await store.getRun(runId)
+  while (run && !signal.aborted) {
     if (unfinished && run.settled_response_ids.includes(unfinished)) {
       const response = await openai.responses.retrieve(unfinished, {}, { signal })
         .catch(err => { log.info({ err, runId }, 'could not read the end of the followed response'); return null })
@@ -56,8 +63,9 @@ export async function followRun (
         if (signal.aborted) return
         log.info({ err, runId }, 'following the upstream stream stopped; watching the run')
       }
+      run = await store.getRun(runId)
       continue
     }
-    await new Promise(resolve => setTimeout(resolve, STORE_CHECK_MS))
+    run = await watcher.watch(runId, { until: movedFrom(run), timeoutMs: MOVE_WAIT_MS, signal })
   }
 }

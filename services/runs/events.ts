@@ -7,11 +7,14 @@ export type RunEvent =
   | { event: 'thread.message.delta', data: { id: string, object: 'thread.message.delta', delta: { content: Array<{ index: number, type: 'text', text: { value: string } }> } } }
   | { event: 'error', data: object }
 
-export const TERMINAL_EVENTS = new Set(['thread.run.completed', 'thread.run.incomplete', 'thread.run.failed', 'thread.run.cancelled'])
+const TERMINAL_EVENTS = new Set<string>(['thread.run.completed', 'thread.run.incomplete', 'thread.run.failed', 'thread.run.cancelled'])
+
+/** The event after which a run's stream has nothing more to say. */
+export const endsRun = (event: RunEvent) => TERMINAL_EVENTS.has(event.event)
 
 /**
- * In-process fan-out of run events from the driver to streaming clients and waiters. Nothing depends
- * on a listener being there: a closed tab just stops listening.
+ * In-process fan-out of a run's events from the driver that produces them to the streams relaying them.
+ * Nothing depends on a listener being there: a closed tab just stops listening.
  */
 export function createRunEvents () {
   const emitter = new EventEmitter()

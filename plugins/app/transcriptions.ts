@@ -1,0 +1,14 @@
+import fp from 'fastify-plugin'
+import type { FastifyInstance } from 'fastify'
+import { createTranscriptionService, type TranscriptionService } from '../../services/transcription-service.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance { transcriptions: TranscriptionService }
+}
+
+async function transcriptions (fastify: FastifyInstance) {
+  const { openai, budgets, config, log, clock } = fastify
+  fastify.decorate('transcriptions', createTranscriptionService({ openai, budgets, config, log, clock }))
+}
+
+export default fp(transcriptions, { name: 'transcriptions', dependencies: ['openai', 'budgets'] })

@@ -1,0 +1,367 @@
+import OpenAI from 'openai'
+import type { FastifyBaseLogger } from 'fastify'
+import type { Response, ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
+import type { AssistantService } from '../assistant-service.ts'
+import type { BudgetService } from '../budget-service.ts'
+import type { Config } from '../config.ts'
+import { StoreUnavailable, isGatewayError } from '../errors.ts'
+import type { Metrics } from '../metrics.ts'
+import { isActiveRunStatus, type AssistantProfile, type RunRecord, type RunStatus, type Store } from '../store/types.ts'
+import type { ToolRegistry } from '../tools/registry.ts'
+import type { RunEvents } from './events.ts'
+import type { LeaseKeeper } from './leases.ts'
+import { createMessageRelay, type MessageRelay } from './relay.ts'
+import { roundParams } from './round-params.ts'
+import { sleep, type ResponseStream, type UpstreamResponses } from './upstream.ts'
+import { addUsage, estimateInputTokens, usageOf } from './usage.ts'
+import { toRunView } from './views.ts'
+
+export interface RunDriverDeps {
+  upstream: UpstreamResponses
+  leases: LeaseKeeper
+  store: Store
+  budgets: BudgetService
+  tools: ToolRegistry
+  assistants: AssistantService
+  events: RunEvents
+  config: Config
+  log: FastifyBaseLogger
+  clock: () => number
+  metrics?: Metrics
+}
+
+const CANCEL_SETTLE_MS = 10_000
+
+type Stop = 'lease_lost' | 'shutdown'
+class StopDriving extends Error {
+  readonly reason: Stop
+  constructor (reason: Stop) {
+    super(reason)
+    this.reason = reason
+  }
+}
+
+/** Messages shown for a failed upstream response: ours, never the upstream's text. */
+const FAILURE_MESSAGES: Record<string, string> = {
+  server_error: 'OpenAI failed while generating the answer',
+  rate_limit_exceeded: 'OpenAI was rate-limited while generating the answer',
+  invalid_prompt: 'OpenAI refused the prompt',
+  vector_store_timeout: 'OpenAI timed out reading files'
+}
+
+const functionCalls = (response: Response) => response.output.filter((o): o is ResponseFunctionToolCall => o.type === 'function_call')
+
+interface DriveContext {
+  runId: string
+  fence: number
+  stop: AbortSignal
+  messages: MessageRelay
+  /** A signal for the next wait, aborted on stop, at the deadline or when the run is woken (cancel). */
+  waitSignal: () => AbortSignal
+}
+
+/**
+ * Drives runs to their end: the state machine. A run is a chain of background responses on the
+ * thread's conversation (upstream.ts creates them and learns of their end). Tool calls are executed
+ * here and their outputs start the next round. Every step is persisted under a lease with a fence, so
+ * a run whose process died is resumed elsewhere from the last upstream response — never a duplicate
+ * response, never usage counted twice.
+ */
+export function createRunDriver (deps: RunDriverDeps) {
+  const { upstream, leases, store, budgets, tools, assistants, events, config, log, clock, metrics } = deps
+  const driving = new Map<string, { stop: AbortController, wake: () => void }>()
+  /** Runs kicked here whose driver has not registered yet (it first claims the lease). */
+  const starting = new Set<string>()
+  let closing = false
+
+  const seconds = () => Math.floor(clock() / 1000)
+
+  function kick (runId: string): void {
+    if (closing || driving.has(runId) || starting.has(runId)) return
+    starting.add(runId)
+    // Deferred, so a caller that subscribes to the run's events right after starting it sees them all.
+    setImmediate(() => {
+      drive(runId).catch(err => log.error({ err, runId }, 'run driver crashed')).finally(() => starting.delete(runId))
+    })
+  }
+
+  async function drive (runId: string): Promise<void> {
+    if (closing || driving.has(runId)) return
+    const fence = await leases.claim(runId)
+    if (fence === null) return
+    const stop = new AbortController()
+    // Linked to `stop` by hand: AbortSignal.any would leave a composite signal behind for every wait.
+    let current: AbortController | null = null
+    const wake = () => current?.abort('wake')
+    stop.signal.addEventListener('abort', () => current?.abort(stop.signal.reason), { once: true })
+    driving.set(runId, { stop, wake })
+    leases.hold(runId, fence, () => stop.abort(new StopDriving('lease_lost')))
+    const ctx: DriveContext = {
+      runId,
+      fence,
+      stop: stop.signal,
+      messages: createMessageRelay(event => events.publish(runId, event), seconds),
+      waitSignal () {
+        current = new AbortController()
+        if (stop.signal.aborted) current.abort(stop.signal.reason)
+        return current.signal
+      }
+    }
+    try {
+      await loop(ctx)
+    } catch (err) {
+      const stopped = err instanceof StopDriving ? err : (stop.signal.reason instanceof StopDriving ? stop.signal.reason : null)
+      if (stopped) {
+        log.info({ runId, reason: stopped.reason }, 'stopped driving run')
+        if (stopped.reason === 'shutdown') await leases.release(runId, fence)
+      } else if (err instanceof StoreUnavailable) {
+        // The store is down, not the run: let the lease lapse; whoever sees the store again resumes it.
+        log.warn({ runId }, 'store unavailable; the run will be resumed when it answers again')
+      } else {
+        log.error({ err, runId }, 'run failed inside the gateway')
+        const run = await store.getRun(runId)
+        if (run && isActiveRunStatus(run.status)) {
+          await finish(ctx, run, 'failed', { last_error: { code: 'server_error', message: 'The gateway failed while running this run' } })
+        }
+      }
+    } finally {
+      leases.drop(runId)
+      driving.delete(runId)
+    }
+  }
+
+  async function update (ctx: DriveContext, patch: Partial<RunRecord>): Promise<RunRecord> {
+    const updated = await store.updateRun(ctx.runId, patch, ctx.fence)
+    if (!updated) throw new StopDriving('lease_lost')
+    return updated
+  }
+
+  async function loop (ctx: DriveContext): Promise<void> {
+    let run = await store.getRun(ctx.runId)
+    const deadlineTimer = run && setTimeout(() => driving.get(ctx.runId)?.wake(), Math.max(0, run.deadline_at - clock()))
+    deadlineTimer?.unref()
+    try {
+      while (run && isActiveRunStatus(run.status)) {
+        if (ctx.stop.aborted) throw ctx.stop.reason
+        run = await step(ctx, run)
+      }
+    } finally {
+      clearTimeout(deadlineTimer ?? undefined)
+    }
+  }
+
+  /** One step of the state machine; returns the run as persisted after it. */
+  async function step (ctx: DriveContext, run: RunRecord): Promise<RunRecord> {
+    const current = run.response_ids.at(-1)
+    const unsettled = current && !run.settled_response_ids.includes(current) ? current : null
+
+    if (run.cancel_requested || clock() >= run.deadline_at) {
+      const timedOut = !run.cancel_requested
+      if (unsettled) {
+        await upstream.cancel(unsettled).catch(err => log.warn({ err, runId: run.id }, 'upstream cancel failed'))
+        const final = await upstream.pollUntilEnd(unsettled, AbortSignal.any([ctx.stop, AbortSignal.timeout(CANCEL_SETTLE_MS)])).catch(() => null)
+        if (final) run = await settle(ctx, run, final)
+      }
+      return timedOut
+        ? finish(ctx, run, 'failed', { last_error: { code: 'run_timeout', message: `The run exceeded its maximum duration of ${config.RUN_MAX_DURATION_MS} ms` } })
+        : finish(ctx, run, 'cancelled')
+    }
+
+    const resolved = await assistants.get(run.assistant_type)
+    if (!resolved) return finish(ctx, run, 'failed', { last_error: { code: 'assistant_deleted', message: 'The assistant of this run was deleted' } })
+    const profile = resolved.profile
+
+    if (unsettled) {
+      // Resumed (or woken) with a response in flight: wait for it without starting another.
+      return awaitRound(ctx, run, profile, unsettled, null)
+    }
+
+    if (run.creating_since !== null) {
+      // The process died while creating a response: it may exist upstream without our knowing its id.
+      // Starting another could answer twice, so the run ends here; any answer still lands in the thread.
+      return finish(ctx, run, 'failed', { last_error: { code: 'resume_uncertain', message: 'The gateway restarted while starting the answer; it may still appear in the thread' } })
+    }
+
+    if (current && run.pending_input === null) {
+      // Settled, but what followed was not recorded (crash between steps): decide again from the response.
+      return afterResponse(ctx, run, await upstream.retrieve(current, ctx.stop), profile)
+    }
+
+    return startRound(ctx, run, profile, (run.pending_input ?? []) as ResponseInputItem[])
+  }
+
+  /** Reserves the round's budget: null when it fits, else the run, failed with budget_exceeded. */
+  async function reserveRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, reservationId: string, toolChars: number, input: ResponseInputItem[]): Promise<RunRecord | null> {
+    const thread = await store.getThread(run.thread_id)
+    try {
+      await budgets.reserveTokens({
+        id: reservationId,
+        user: run.owner,
+        assistant: run.assistant_type,
+        tokens: estimateInputTokens(thread?.token_estimate ?? 0, profile, toolChars, input) + (run.max_output_tokens ?? profile.max_output_tokens),
+        assistantCap: profile.daily_token_cap,
+        expiresAt: run.deadline_at + 60_000
+      })
+      return null
+    } catch (err) {
+      if (isGatewayError(err) && err.code === 'BUDGET_EXCEEDED') {
+        return finish(ctx, run, 'failed', { last_error: { code: 'budget_exceeded', message: err.message } })
+      }
+      throw err
+    }
+  }
+
+  async function startRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, input: ResponseInputItem[]): Promise<RunRecord> {
+    const round = run.response_ids.length
+    const toolDefinitions = tools.definitions(profile.tools)
+    const reservationId = run.reservation_id ?? `${run.id}:r${round}`
+    if (!run.reservation_id) {
+      const refused = await reserveRound(ctx, run, profile, reservationId, JSON.stringify(toolDefinitions).length, input)
+      if (refused) return refused
+    }
+    run = await update(ctx, {
+      reservation_id: reservationId,
+      creating_since: clock(),
+      status: run.status === 'queued' ? 'in_progress' : run.status,
+      started_at: run.started_at ?? seconds()
+    })
+    if (round === 0) events.publish(run.id, { event: 'thread.run.in_progress', data: toRunView(run) })
+
+    // Each open upstream stream holds a connection and its buffers. Past the limit, runs that no
+    // client is streaming are created unstreamed and polled: memory stays bounded however many wait.
+    const streamed = run.stream || upstream.openStreams() < config.RUN_MAX_UPSTREAM_STREAMS
+    let created: ResponseStream | Response
+    try {
+      created = await upstream.create(roundParams({ run, profile, round, input, tools: toolDefinitions, streamed }), ctx.stop)
+    } catch (err) {
+      if (ctx.stop.aborted) throw err
+      log.warn({ err, runId: run.id }, 'could not start the upstream response')
+      run = await update(ctx, { creating_since: null })
+      const uncertain = err instanceof OpenAI.APIError && err.code === 'conversation_locked'
+      return finish(ctx, run, 'failed', {
+        last_error: uncertain
+          ? { code: 'upstream_uncertain', message: 'OpenAI may have started the answer but the connection broke; it may still appear in the thread' }
+          : { code: 'upstream_error', message: 'OpenAI could not start the answer' }
+      })
+    }
+    if ('id' in created && typeof created.id === 'string') {
+      run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null, pending_input: null })
+      return awaitRound(ctx, run, profile, created.id, null)
+    }
+    return awaitRound(ctx, run, profile, null, created as ResponseStream)
+  }
+
+  /** Waits for the round's response to end, then settles it and decides what follows. */
+  async function awaitRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, knownId: string | null, stream: ResponseStream | null): Promise<RunRecord> {
+    const final = await upstream.awaitEnd({
+      knownId,
+      stream,
+      signal: ctx.waitSignal(),
+      stop: ctx.stop,
+      key: run.id,
+      hooks: {
+        async onCreated (responseId) {
+          // Recorded before anything else happens: from here on a crash resumes this response.
+          Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null, pending_input: null }))
+        },
+        onEvent: event => ctx.messages.forward(run, event)
+      }
+    })
+    run = (await store.getRun(run.id)) ?? run
+    if (!final) return run
+    run = await settle(ctx, run, final)
+    return afterResponse(ctx, run, final, profile)
+  }
+
+  /**
+   * Adds a finished response's usage to the run, the budget and the ledger, and sends streaming
+   * clients what they have not seen of its messages — once per response.
+   */
+  async function settle (ctx: DriveContext, run: RunRecord, response: Response): Promise<RunRecord> {
+    if (run.settled_response_ids.includes(response.id)) return run
+    const usage = usageOf(response)
+    await budgets.settle(run.reservation_id ?? `${run.id}:${response.id}`, {
+      user: run.owner,
+      assistant: run.assistant_type,
+      model: run.model,
+      usage,
+      runs: run.settled_response_ids.length === 0 ? 1 : 0
+    })
+    const now = seconds()
+    const messages = response.output.filter(o => o.type === 'message')
+    if (messages.length > 0) {
+      await store.putMessages(messages.map(m => ({ thread_id: run.thread_id, item_id: m.id, created_at: now, run_id: run.id, attachments: [] })))
+    }
+    ctx.messages.finish(run, response)
+    // The conversation now holds this response's input and output: the next one reads about that much.
+    await store.updateThread(run.thread_id, { token_estimate: usage.input_tokens + usage.output_tokens })
+    return update(ctx, { usage: addUsage(run.usage, usage), settled_response_ids: [...run.settled_response_ids, response.id], reservation_id: null })
+  }
+
+  async function afterResponse (ctx: DriveContext, run: RunRecord, response: Response, profile: AssistantProfile): Promise<RunRecord> {
+    switch (response.status) {
+      case 'completed': {
+        const calls = functionCalls(response)
+        if (calls.length === 0 || run.cancel_requested) return finish(ctx, run, run.cancel_requested ? 'cancelled' : 'completed')
+        if (run.tool_rounds >= config.RUN_MAX_TOOL_ROUNDS) {
+          return finish(ctx, run, 'failed', { last_error: { code: 'tool_round_limit', message: `The assistant asked for tools in more than ${config.RUN_MAX_TOOL_ROUNDS} rounds` } })
+        }
+        const context = { userId: run.owner, runId: run.id, threadId: run.thread_id }
+        const outputs = await Promise.all(calls.map(async call => ({
+          type: 'function_call_output' as const,
+          call_id: call.call_id,
+          output: await tools.execute(call, profile.tools, context, ctx.stop)
+        })))
+        return update(ctx, { pending_input: outputs, tool_rounds: run.tool_rounds + 1 })
+      }
+      case 'incomplete':
+        return finish(ctx, run, 'incomplete', { incomplete_details: { reason: response.incomplete_details?.reason ?? 'unknown' } })
+      case 'cancelled':
+        return finish(ctx, run, 'cancelled')
+      default: {
+        const code = response.error?.code ?? 'server_error'
+        return finish(ctx, run, 'failed', { last_error: { code, message: FAILURE_MESSAGES[code] ?? 'OpenAI could not produce the answer' } })
+      }
+    }
+  }
+
+  async function finish (ctx: DriveContext, run: RunRecord, status: RunStatus, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
+    if (run.reservation_id) await budgets.release(run.reservation_id)
+    const now = seconds()
+    const updated = await update(ctx, {
+      status,
+      reservation_id: null,
+      pending_input: null,
+      creating_since: null,
+      completed_at: status === 'completed' ? now : null,
+      cancelled_at: status === 'cancelled' ? now : null,
+      failed_at: status === 'failed' ? now : null,
+      ...extra
+    })
+    metrics?.runs.inc({ assistant: run.assistant_type, status })
+    events.publish(run.id, { event: `thread.run.${status as 'completed' | 'incomplete' | 'failed' | 'cancelled'}`, data: toRunView(updated) })
+    return updated
+  }
+
+  return {
+    kick,
+    /** Identifies this process in run leases. */
+    workerId: leases.workerId,
+    /** Runs this process is driving (or about to: kicked, claiming the lease). */
+    isDriving: (runId: string) => driving.has(runId) || starting.has(runId),
+    /** Interrupts the current wait of a locally driven run so it sees a cancel at once. */
+    wake (runId: string): void {
+      driving.get(runId)?.wake()
+    },
+    /** Stops driving everything and hands the leases back so the runs resume elsewhere (or at next start). */
+    async shutdown (): Promise<void> {
+      closing = true
+      for (const entry of driving.values()) entry.stop.abort(new StopDriving('shutdown'))
+      const deadline = Date.now() + 5000
+      while (driving.size > 0 && Date.now() < deadline) await sleep(10, AbortSignal.timeout(1000))
+      leases.close()
+      upstream.close()
+    }
+  }
+}
+export type RunDriver = ReturnType<typeof createRunDriver>

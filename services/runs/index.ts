@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto'
+import { hostname } from 'node:os'
+import type { FastifyBaseLogger } from 'fastify'
+import type OpenAI from 'openai'
+import type { AssistantService } from '../assistant-service.ts'
+import type { BudgetService } from '../budget-service.ts'
+import type { Config } from '../config.ts'
+import type { Metrics } from '../metrics.ts'
+import type { Store } from '../store/types.ts'
+import type { ThreadService } from '../thread-service.ts'
+import type { ToolRegistry } from '../tools/registry.ts'
+import { createRunDriver } from './driver.ts'
+import { createRunEvents } from './events.ts'
+import { createLeaseKeeper } from './leases.ts'
+import { createRunService } from './service.ts'
+import { createRunSweeper } from './sweeper.ts'
+import { createUpstreamResponses } from './upstream.ts'
+import { createRunWatcher } from './watch.ts'
+
+export interface RunsDeps {
+  openai: OpenAI
+  store: Store
+  threads: ThreadService
+  assistants: AssistantService
+  budgets: BudgetService
+  tools: ToolRegistry
+  config: Config
+  log: FastifyBaseLogger
+  clock: () => number
+  metrics?: Metrics
+}
+
+/**
+ * The run pipeline of one process, assembled: the driver (its leases and upstream responses), the
+ * watcher every waiter uses, the service the routes call, and the sweeper. `start` once serving,
+ * `close` on shutdown (the leases are handed back so the runs resume elsewhere).
+ */
+export function createRuns (deps: RunsDeps) {
+  const { openai, store, config, log } = deps
+  const workerId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
+  const events = createRunEvents()
+  const leases = createLeaseKeeper({ store, workerId, leaseMs: config.RUN_LEASE_MS, log })
+  const upstream = createUpstreamResponses({ openai, config, log })
+  const driver = createRunDriver({ ...deps, upstream, leases, events })
+  const watcher = createRunWatcher({ store, log })
+  const service = createRunService({ ...deps, driver, events, watcher })
+  const sweeper = createRunSweeper({ store, driver, log, intervalMs: config.RUN_LEASE_MS })
+  return {
+    service,
+    start: () => sweeper.start(),
+    async close (): Promise<void> {
+      sweeper.stop()
+      watcher.close()
+      await driver.shutdown()
+    }
+  }
+}
