@@ -45,7 +45,9 @@ export function ListOf<T extends TSchema> (item: T) {
   })
 }
 
-export interface ListPage<T> { object: 'list', data: T[], first_id: string | null, last_id: string | null, has_more: boolean }
+const ListEnvelopeSchema = ListOf(Type.Unknown())
+/** A page of a list as the API answers it: the envelope of ListOf, with `data` of T. */
+export type ListPage<T> = Omit<Static<typeof ListEnvelopeSchema>, 'data'> & { data: T[] }
 
 export function listPage<T extends { id: string }> (data: T[], hasMore: boolean): ListPage<T> {
   return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore }

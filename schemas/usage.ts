@@ -1,4 +1,4 @@
-import { Type, UnixTimeSchema } from './common.ts'
+import { Type, type Static, UnixTimeSchema } from './common.ts'
 
 const NullableInt = Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' })
 const NullableNumber = Type.Union([Type.Number(), Type.Null()], { description: 'null = unlimited' })
@@ -23,16 +23,25 @@ export const UsageSchema = Type.Object({
   remaining: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber })
 })
 
-const AmountsSchema = Type.Object({
+/** Tokens of one upstream call or a sum of them, in the upstream's terms. */
+export const TokenUsageSchema = Type.Object({
   input_tokens: Type.Integer(),
   cached_tokens: Type.Integer(),
   output_tokens: Type.Integer(),
   reasoning_tokens: Type.Integer(),
-  total_tokens: Type.Integer(),
+  total_tokens: Type.Integer()
+})
+export type TokenUsage = Static<typeof TokenUsageSchema>
+
+const AmountsSchema = Type.Object({
+  ...TokenUsageSchema.properties,
   audio_seconds: Type.Number(),
   runs: Type.Integer(),
   cost_usd: Type.Number({ description: 'estimate from the price table' })
 })
+
+/** What the ledger sums per day, user, assistant and model. */
+export type UsageAmounts = Static<typeof AmountsSchema>
 
 export const UsageReportSchema = Type.Object({
   object: Type.Literal('usage.report'),

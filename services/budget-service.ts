@@ -1,9 +1,10 @@
 import { join } from 'node:path'
-import { Type } from 'typebox'
+import { Type, type Static } from 'typebox'
 import { loadJsonFile, type Config } from './config.ts'
 import { BudgetExceeded, withDetails } from './errors.ts'
 import type { Metrics } from './metrics.ts'
 import type { BudgetLimits, LedgerRow, Store, UsageAmounts } from './store/types.ts'
+import type { TokenUsage } from '../schemas/usage.ts'
 
 export const BUNDLED_PRICES_FILE = join(import.meta.dirname, '..', 'config', 'prices.json')
 
@@ -19,13 +20,12 @@ const PricesFileSchema = Type.Object({
   currency: Type.String({ minLength: 3, maxLength: 3 }),
   models: Type.Record(Type.String(), PriceSchema)
 }, { additionalProperties: false })
-export type PriceTable = { updated: string, currency: string, models: Record<string, { input?: number, cached_input?: number, output?: number, audio_per_minute?: number }> }
+export type PriceTable = Static<typeof PricesFileSchema>
 
 export function loadPrices (path = BUNDLED_PRICES_FILE): PriceTable {
   return loadJsonFile<PriceTable>('PRICES_FILE', path, PricesFileSchema)
 }
 
-export interface TokenUsage { input_tokens: number, cached_tokens: number, output_tokens: number, reasoning_tokens: number, total_tokens: number }
 
 export function estimateCost (prices: PriceTable, model: string, usage: TokenUsage, audioSeconds = 0): number {
   const price = prices.models[model]

@@ -1,5 +1,6 @@
 import type { Response } from 'openai/resources/responses/responses'
-import { ZERO_USAGE, type TokenUsage } from '../budget-service.ts'
+import { ZERO_USAGE } from '../budget-service.ts'
+import type { TokenUsage } from '../../schemas/usage.ts'
 import type { AssistantProfile } from '../store/types.ts'
 
 /** The usage of an upstream response in the ledger's terms (zero while it has none). */
