@@ -20,9 +20,14 @@ export const MetadataSchema = Type.Record(
 export type Metadata = Static<typeof MetadataSchema>
 
 export const ErrorSchema = Type.Object({
+  error: Type.Object({
+    message: Type.String(),
+    type: Type.String({ description: 'OpenAI\'s error type: invalid_request_error, authentication_error, permission_error, rate_limit_error, insufficient_quota, server_error' }),
+    code: Type.String({ description: 'the same stable code as the top-level code' }),
+    param: Type.Union([Type.String(), Type.Null()], { description: 'the request field at fault, for a 400' })
+  }, { description: 'shaped as OpenAI\'s errors, so the official SDKs surface message, code, type and param' }),
   statusCode: Type.Integer(),
   code: Type.String({ description: 'stable error code from the contract' }),
-  error: Type.String(),
   message: Type.String(),
   requestId: Type.String()
 }, { additionalProperties: true, description: 'Every non-2xx answer has this shape' })

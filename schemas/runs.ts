@@ -1,4 +1,4 @@
-import { Type, type Static, AssistantIdSchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
+import { Type, type Static, AssistantIdSchema, ErrorSchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
 
 const NullableTime = Type.Union([UnixTimeSchema, Type.Null()])
 
@@ -46,10 +46,8 @@ export const GetRunQuerySchema = Type.Object({
 }, { additionalProperties: false })
 
 export const RunFailedSchema = Type.Object({
+  ...ErrorSchema.properties,
   statusCode: Type.Literal(502),
   code: Type.Literal('RUN_FAILED'),
-  error: Type.String(),
-  message: Type.String(),
-  requestId: Type.String(),
   run: RunSchema
 })

@@ -1,4 +1,3 @@
-import { STATUS_CODES } from 'node:http'
 import createError, { type FastifyErrorConstructor } from '@fastify/error'
 import OpenAI from 'openai'
 import type { ErrorBody } from '../schemas/common.ts'
@@ -21,6 +20,7 @@ const make = (code: string, status: number): Ctor => createError(code, '%s', sta
 export const ValidationFailed = make('VALIDATION_FAILED', 400)
 export const Unauthorized = make('UNAUTHORIZED', 401)
 export const Forbidden = make('FORBIDDEN', 403)
+export const UserSuspended = make('USER_SUSPENDED', 403)
 export const NotFound = make('NOT_FOUND', 404)
 export const UploadTimeout = make('UPLOAD_TIMEOUT', 408)
 export const ThreadBusy = make('THREAD_BUSY', 409)
@@ -44,7 +44,7 @@ export const UpstreamTimeout = make('UPSTREAM_TIMEOUT', 504)
 export const StoreUnavailable = make('SERVICE_UNAVAILABLE', 503)
 
 export const ERROR_CODES = [
-  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'UPLOAD_TIMEOUT', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'USER_SUSPENDED', 'NOT_FOUND', 'UPLOAD_TIMEOUT', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
   'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'IDEMPOTENCY_KEY_REUSED', 'RATE_LIMITED', 'BUDGET_EXCEEDED',
   'TOO_MANY_ACTIVE_RUNS', 'UPSTREAM_ERROR', 'RUN_FAILED', 'UPSTREAM_UNAVAILABLE', 'SERVICE_UNAVAILABLE',
   'UPSTREAM_TIMEOUT', 'INTERNAL_ERROR'
@@ -70,13 +70,39 @@ export function invalidArgument (param: string, problem: string): GatewayError {
   return withDetails(new ValidationFailed(problem), { param })
 }
 
-/** The contract's error body for an error of the catalogue. */
+/** OpenAI's error `type` for a status, so the official SDKs classify our errors as they do OpenAI's. */
+function errorType (err: GatewayError): string {
+  if (err.statusCode === 401) return 'authentication_error'
+  if (err.statusCode === 403) return 'permission_error'
+  if (err.code === 'BUDGET_EXCEEDED') return 'insufficient_quota'
+  if (err.statusCode === 429) return 'rate_limit_error'
+  if (err.statusCode >= 500) return 'server_error'
+  return 'invalid_request_error'
+}
+
+/** The SDKs wait at most this long for a Retry-After before they back off on their own instead. */
+const SDK_MAX_RETRY_WAIT_S = 60
+
+/**
+ * Whether a client retry can help within seconds. The official SDKs retry 408/409/429/5xx unless told
+ * `x-should-retry: false`: a failed run would become a new run, a budget refusal until midnight a hang.
+ */
+export function retryable (err: GatewayError): boolean {
+  if (err.code === 'RUN_FAILED' || err.code === 'USER_SUSPENDED') return false
+  if (err.code === 'BUDGET_EXCEEDED') return (err.retryAfterSeconds ?? Infinity) <= SDK_MAX_RETRY_WAIT_S
+  return true
+}
+
+/**
+ * The contract's error body: `error` shaped as OpenAI's own (so the SDKs surface message, code, type
+ * and param), the v1 fields beside it.
+ */
 export function errorBody (err: GatewayError, requestId: string): ErrorBody {
   return {
     ...err.body,
+    error: { message: err.message, type: errorType(err), code: err.code, param: err.param ?? null },
     statusCode: err.statusCode,
     code: err.code,
-    error: STATUS_CODES[err.statusCode] ?? 'Error',
     message: err.message,
     requestId
   }

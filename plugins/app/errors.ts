@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import { NotFound, errorBody } from '../../services/errors.ts'
+import { NotFound, errorBody, retryable } from '../../services/errors.ts'
 import { argumentsPart, toGatewayError } from '../../services/http-errors.ts'
 
 /** The root error and not-found handlers: every failure answers with the contract's error body. */
@@ -16,6 +16,7 @@ async function errors (fastify: FastifyInstance) {
       request.log.info({ code: mapped.code, reason: mapped.message }, 'request rejected')
     }
     if (mapped.retryAfterSeconds !== undefined) reply.header('retry-after', String(mapped.retryAfterSeconds))
+    if (!retryable(mapped)) reply.header('x-should-retry', 'false')
     return reply.code(mapped.statusCode).type('application/json; charset=utf-8').send(errorBody(mapped, request.id))
   })
 

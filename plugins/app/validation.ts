@@ -20,6 +20,15 @@ async function validation (fastify: FastifyInstance) {
   fastify.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strict : coercing).compile(schema))
   // A JSON API: text bodies are refused with 415 instead of failing schema checks as strings.
   fastify.removeContentTypeParser('text/plain')
+  // The official SDKs send `Content-Type: application/json` with no body on DELETE and on cancel: an
+  // empty body is no body, i.e. no fields (a route that needs some names the first one missing).
+  // Anything else goes to Fastify's own parser (prototype-poisoning checks kept).
+  const json = fastify.getDefaultJsonParser('error', 'error')
+  fastify.removeContentTypeParser('application/json')
+  fastify.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if (body === '') return done(null, {})
+    json(request, body as string, done)
+  })
 }
 
 export default fp(validation, { name: 'validation' })

@@ -17,7 +17,7 @@ function expect401 (t: Test, res: Awaited<ReturnType<typeof get>>, message: RegE
   t.equal(res.statusCode, 401, `401 for ${message}`)
   const body = res.json()
   t.equal(body.code, 'UNAUTHORIZED')
-  t.equal(body.error, 'Unauthorized')
+  t.match(body.error, { type: 'authentication_error', code: 'UNAUTHORIZED', message: body.message, param: null })
   t.match(body.message, message)
   t.equal(body.requestId, res.headers['x-request-id'])
 }

@@ -38,3 +38,18 @@ t.test('with no origins configured nothing is allowed cross-origin', async t => 
   const res = await app.inject(preflight('http://localhost:5173'))
   t.equal(res.headers['access-control-allow-origin'], undefined)
 })
+
+t.test("the official SDK's own headers pass the preflight, and the headers it reads are exposed", async t => {
+  const app = await build(t, null, { env: { CORS_ORIGINS: 'https://spa.example' } })
+  // What openai@4 sends from a browser on a beta.threads call (and runs.poll), as Chromium lists them.
+  const sdkHeaders = 'authorization,content-type,openai-beta,x-stainless-arch,x-stainless-lang,x-stainless-os,x-stainless-package-version,' +
+    'x-stainless-retry-count,x-stainless-runtime,x-stainless-runtime-version,x-stainless-timeout,x-stainless-poll-helper,x-stainless-custom-poll-interval'
+  const res = await app.inject({ ...preflight('https://spa.example'), headers: { ...preflight('https://spa.example').headers, 'access-control-request-headers': sdkHeaders } })
+  t.equal(res.statusCode, 204)
+  const allowed = new Set(String(res.headers['access-control-allow-headers']).split(/, */))
+  for (const header of sdkHeaders.split(',')) t.ok(allowed.has(header), `${header} is allowed`)
+  t.notOk(allowed.has('*'), 'named one by one, never a wildcard')
+  const actual = await app.inject({ url: '/health/live', headers: { origin: 'https://spa.example' } })
+  const exposed = String(actual.headers['access-control-expose-headers'])
+  for (const header of ['openai-poll-after-ms', 'x-request-id', 'retry-after', 'x-ratelimit-remaining', 'x-should-retry']) t.match(exposed, header)
+})

@@ -21,7 +21,7 @@ t.test('validation errors are 400 VALIDATION_FAILED naming the field', async t =
     t.equal(res.statusCode, 400)
     const body = res.json()
     t.equal(body.code, 'VALIDATION_FAILED')
-    t.equal(body.error, 'Bad Request')
+    t.match(body.error, { type: 'invalid_request_error', code: 'VALIDATION_FAILED', message: body.message })
     t.match(body.message, message)
     t.type(body.requestId, 'string')
   }
@@ -46,6 +46,31 @@ t.test('malformed bodies: bad JSON, wrong content type, too large', async t => {
   t.equal(large.statusCode, 413)
   t.equal(large.json().code, 'PAYLOAD_TOO_LARGE')
   t.match(large.json().message, /2048 bytes/)
+})
+
+t.test('Content-Type: application/json with an empty body is a request without a body (the SDK sends it on DELETE and cancel)', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const json = { ...auth, 'content-type': 'application/json' }
+  const created = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: json, payload: '' })
+  t.equal(created.statusCode, 201, 'a create without a body takes the defaults')
+  const deleted = await app.inject({ method: 'DELETE', url: `/api/openai/threads/${created.json().id}`, headers: json, payload: '' })
+  t.equal(deleted.statusCode, 200)
+  t.equal(deleted.json().deleted, true)
+  const bad = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: json, payload: ' ' })
+  t.equal(bad.statusCode, 400, 'whitespace is not an empty body')
+  t.equal(bad.json().code, 'VALIDATION_FAILED')
+})
+
+t.test('errors carry an OpenAI-shaped error object, param for a 400, and x-should-retry: false where a retry cannot help', async t => {
+  const app = await build(t, null)
+  const res = await app.inject({ ...createThread, payload: { title: 'x'.repeat(300) } })
+  t.same(res.json().error, { message: 'body.title must NOT have more than 256 characters', type: 'invalid_request_error', code: 'VALIDATION_FAILED', param: 'title' })
+  const missing = await app.inject({ url: '/api/openai/threads/conv_unknown', headers: auth })
+  t.same(missing.json().error, { message: 'Thread not found', type: 'invalid_request_error', code: 'NOT_FOUND', param: null })
+  t.equal(missing.headers['x-should-retry'], undefined, 'left to the client when a retry may help')
+  const anonymous = await app.inject({ url: '/api/openai/threads' })
+  t.equal(anonymous.json().error.type, 'authentication_error')
 })
 
 t.test('upstream failures map to the contract and never leak upstream bodies or the key', async t => {

@@ -178,7 +178,7 @@ t.test('creating runs has its own per-user rate bucket', async t => {
   const limited = await createRun()
   t.equal(limited.statusCode, 429)
   t.same(Object.keys(limited.json()).sort(), ['code', 'error', 'message', 'requestId', 'statusCode'])
-  t.match(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: 'Too Many Requests', message: /at most 2 requests per 60 s/ })
+  t.match(limited.json(), { statusCode: 429, code: 'RATE_LIMITED', error: { type: 'rate_limit_error', code: 'RATE_LIMITED' }, message: /at most 2 requests per 60 s/ })
   t.equal(limited.json().requestId, limited.headers['x-request-id'])
   t.ok(Number(limited.headers['retry-after']) >= 1, 'Retry-After in seconds')
   t.equal(limited.headers['x-ratelimit-remaining'], '0')
