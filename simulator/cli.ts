@@ -15,6 +15,10 @@ const FLAGS = {
   'latency-ms': { type: 'string', env: 'SIM_LATENCY_MS', help: 'fixed latency added to every /v1 answer' },
   'jitter-ms': { type: 'string', env: 'SIM_JITTER_MS', help: 'random latency, 0..N ms, added on top' },
   'poll-after-ms': { type: 'string', env: 'SIM_POLL_AFTER_MS', help: 'send openai-poll-after-ms on GET /v1/responses/{id}' },
+  'context-window-tokens': { type: 'string', env: 'SIM_CONTEXT_WINDOW_TOKENS', help: 'input tokens a request may read (default 400000)' },
+  'webhook-url': { type: 'string', env: 'SIM_WEBHOOK_URL', help: 'deliver OpenAI webhooks to this URL (needs --webhook-secret)' },
+  'webhook-secret': { type: 'string', env: 'SIM_WEBHOOK_SECRET', help: 'whsec_… secret the webhooks are signed with' },
+  'safety-read-key': { type: 'string', env: 'SIM_SAFETY_READ_KEY', help: 'key(s) with api.safety.read, comma-separated' },
   'no-validate': { type: 'boolean', env: 'SIM_NO_VALIDATE', help: 'do not validate requests against the OpenAPI schema' },
   quiet: { type: 'boolean', env: 'SIM_QUIET', help: 'do not log nonconforming requests' },
   help: { type: 'boolean', env: '', help: 'show this help' }
@@ -55,6 +59,9 @@ function parse (argv: string[], env: NodeJS.ProcessEnv): SimulatorOptions | null
     streamChunkMs: number('stream-chunk-ms', get('stream-chunk-ms')) ?? null,
     pollAfterMs: number('poll-after-ms', get('poll-after-ms')) ?? null,
     latency: { fixedMs: number('latency-ms', get('latency-ms')) ?? 0, jitterMs: number('jitter-ms', get('jitter-ms')) ?? 0 },
+    contextWindowTokens: number('context-window-tokens', get('context-window-tokens')),
+    webhooks: { url: get('webhook-url') ?? null, secret: get('webhook-secret') ?? null },
+    safetyReadKeys: get('safety-read-key')?.split(',').map((k) => k.trim()).filter(Boolean),
     validate: !flag('no-validate'),
     precompile: true,
     logger: flag('quiet')
@@ -84,5 +91,6 @@ if (options === null) {
   }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
-  process.stdout.write(`OpenAI simulator listening on ${sim.url} (control API: ${sim.origin}/__sim/stats)\n`)
+  const hooks = sim.webhooks.settings()
+  process.stdout.write(`OpenAI simulator listening on ${sim.url} (control API: ${sim.origin}/__sim/stats)${hooks.url && hooks.secret ? `, webhooks to ${hooks.url}` : ''}\n`)
 }
