@@ -124,6 +124,33 @@ t.test('wait deadline: 202 with Location, then long-poll to completion', async t
   await ctx.app.inject({ url: `${noWait.headers.location}?wait=10000`, headers: alice })
 })
 
+t.test("the official SDK's semantics: a failed run is an answer (200) with OpenAI-Beta: assistants=v2, never retried into a new run", async t => {
+  const ctx = await setup(t)
+  const v2 = { ...alice, 'openai-beta': 'assistants=v2' }
+  const failed = await ctx.app.inject({ method: 'POST', url: runUrl(await threadWith(ctx, 'Break [fail]')), headers: v2, payload: { assistant_type: 'mentor' } })
+  t.equal(failed.statusCode, 200)
+  t.match(failed.json(), { object: 'thread.run', status: 'failed', last_error: { code: 'server_error' } })
+  t.equal(ctx.sim.counters()['POST /v1/responses'], 1)
+  const v1 = await ctx.app.inject({ method: 'POST', url: runUrl(await threadWith(ctx, 'Break [fail]')), headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(v1.statusCode, 502, 'v1 clients still get RUN_FAILED')
+  t.equal(v1.headers['x-should-retry'], 'false', 'and a retrying client is told not to')
+})
+
+t.test("runs.poll: run reads carry openai-poll-after-ms, and the SDK's poll helper is held until the run moves", async t => {
+  const ctx = await setup(t)
+  const threadId = await threadWith(ctx, 'Think [slow:1500]')
+  const started = await ctx.app.inject({ method: 'POST', url: runUrl(threadId), headers: alice, payload: { assistant_type: 'mentor', wait: false } })
+  t.equal(started.headers['openai-poll-after-ms'], '100')
+  const plain = await ctx.app.inject({ url: started.headers.location as string, headers: alice })
+  t.ok(['queued', 'in_progress'].includes(plain.json().status), 'a plain read answers at once')
+  t.equal(plain.headers['openai-poll-after-ms'], '100')
+  const custom = await ctx.app.inject({ url: started.headers.location as string, headers: { ...alice, 'x-stainless-poll-helper': 'true', 'x-stainless-custom-poll-interval': '1000' } })
+  t.ok(['queued', 'in_progress'].includes(custom.json().status), 'a poll with its own interval answers at once')
+  const held = await ctx.app.inject({ url: started.headers.location as string, headers: { ...alice, 'x-stainless-poll-helper': 'true' } })
+  t.equal(held.json().status, 'completed', 'the poll helper gets the ended run in one request')
+  t.equal(held.headers['openai-poll-after-ms'], undefined)
+})
+
 t.test('cancel: the upstream response is cancelled and the loop stops', async t => {
   const ctx = await setup(t)
   const threadId = await threadWith(ctx, 'Take your time [slow:5000]')

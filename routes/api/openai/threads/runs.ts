@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import type { FastifyReply } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { API_ERRORS, ErrorSchema, IdempotencyHeadersSchema, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
 import { CreateRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema } from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
@@ -9,8 +9,18 @@ import { isActiveRunStatus, type RunRecord } from '../../../../services/store/ty
 
 const tags = ['Runs']
 
+/** How soon a client polling a run should ask again (`openai-poll-after-ms`, which the SDK's runs.poll obeys). */
+const POLL_AFTER_MS = '100'
+/** How long the SDK's runs.poll is held on the server waiting for the run to move (below common proxy timeouts). */
+const POLL_HELPER_WAIT_MS = 20_000
+
 const runLocation = (run: RunRecord) => `/api/openai/threads/${run.thread_id}/runs/${run.id}`
 const wantsEvents = (accept: string | undefined) => (accept ?? '').includes('text/event-stream')
+/** The official SDK's beta.* calls: they expect the Assistants API's semantics where ours differ. */
+const speaksAssistantsV2 = (request: FastifyRequest) => /\bassistants=v2\b/.test(String(request.headers['openai-beta'] ?? ''))
+/** The SDK's runs.poll, without a custom interval: served as a long poll, so it sees the run's end at once. */
+const isPollHelper = (request: FastifyRequest) =>
+  request.headers['x-stainless-poll-helper'] === 'true' && request.headers['x-stainless-custom-poll-interval'] === undefined
 
 /** Aborts when the client goes away before the answer is written (a closed tab, a dropped connection). */
 function clientGone (reply: FastifyReply): AbortSignal {
@@ -28,7 +38,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       operationId: 'createRun',
       summary: 'Run an assistant on the thread: one request per chat turn (waits, or streams with stream: true)',
-      description: '200 when the run ended (completed, incomplete, cancelled) within RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed; ' +
+      description: '200 when the run ended (completed, incomplete, cancelled) within RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed ' +
+        '(a 200 with the failed run when the request carries OpenAI-Beta: assistants=v2, as the official SDK\'s beta.* calls do); ' +
         '202 with Location while it is still going (or with wait: false) — poll GET Location?wait=ms. With stream: true or Accept: text/event-stream ' +
         'the answer is text/event-stream: thread.run.created, thread.run.in_progress, thread.message.created, thread.message.delta…, ' +
         'thread.message.completed, one thread.run.completed|incomplete|failed|cancelled (or error), then event: done / data: [DONE].',
@@ -55,10 +66,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       })
       return eventStreams.send(reply, request.id, runs.events(run, 'created'))
     }
-    if (wait === false) return reply.code(202).header('location', location).send(toRunView(run))
+    if (wait === false) return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(toRunView(run))
     const ended = await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
-    if (isActiveRunStatus(ended.status)) return reply.code(202).header('location', location).send(toRunView(ended))
-    if (ended.status === 'failed') {
+    if (isActiveRunStatus(ended.status)) return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(toRunView(ended))
+    // The SDK would retry a 502 into new runs: a failed run is an answer, as the Assistants API gave it.
+    if (ended.status === 'failed' && !speaksAssistantsV2(request)) {
       throw withDetails(new RunFailed(`The run failed: ${ended.last_error?.code ?? 'unknown'}`), { body: { run: toRunView(ended) } })
     }
     return reply.code(200).send(toRunView(ended))
@@ -82,7 +94,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       operationId: 'getRun',
       summary: 'Get a run; ?wait=ms long-polls until it ends; Accept: text/event-stream follows it as server-sent events',
-      description: 'With Accept: text/event-stream the answer replays the current message from its start, then thread.run.* events until the run ends, ' +
+      description: 'Active runs carry openai-poll-after-ms; the SDK\'s runs.poll (X-Stainless-Poll-Helper: true, no custom interval) is held until the run moves, up to 20 s. ' +
+        'With Accept: text/event-stream the answer replays the current message from its start, then thread.run.* events until the run ends, ' +
         'then event: done — from any instance, so a client can reconnect after a dropped stream.',
       produces: ['application/json', 'text/event-stream'],
       params: RunParamsSchema,
@@ -90,15 +103,18 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: RunSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request, reply) {
-    const wait = request.query.wait ?? 0
-    if (wait > config.RUN_LONG_POLL_MAX_MS) throw invalidArgument('wait', `must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
+    const asked = request.query.wait ?? 0
+    if (asked > config.RUN_LONG_POLL_MAX_MS) throw invalidArgument('wait', `must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
+    const wait = isPollHelper(request) ? Math.max(asked, Math.min(POLL_HELPER_WAIT_MS, config.RUN_LONG_POLL_MAX_MS)) : asked
     const { threadId, runId } = request.params
     if (wantsEvents(request.headers.accept)) {
       // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
       const run = await runs.get(request.caller.id, threadId, runId)
       return eventStreams.send(reply, request.id, runs.events(run, 'follow'))
     }
-    return toRunView(await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply)))
+    const run = await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply))
+    if (isActiveRunStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
+    return toRunView(run)
   })
 
   fastify.post('/:threadId/runs/:runId/cancel', {
