@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { ResponseInputItem } from 'openai/resources/responses/responses'
@@ -6,7 +7,6 @@ import type { Config } from './config.ts'
 import type { FileRecord, Store, ThreadRecord } from './store/types.ts'
 import { ThreadBusy, fromUpstream, notFound, withDetails } from './errors.ts'
 import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
-import { createPageCache } from './page-cache.ts'
 import { messageFromItem } from './runs/views.ts'
 import type { CreateMessageBody, CreateThreadBody, Message, MessageContent, Thread, UpdateThreadBody } from '../schemas/threads.ts'
 
@@ -72,7 +72,13 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
   const nowSeconds = () => Math.floor(clock() / 1000)
   // Every write to a conversation goes through the gateway and bumps the thread's revision, so a page
   // read at an unchanged revision is still right: served without calling upstream (BASELINES.md).
-  const pages = createPageCache<ListPage<Message>>({ maxBytes: config.MESSAGE_CACHE_MB * 1024 * 1024, ttlMs: MESSAGE_CACHE_TTL_MS, now: clock })
+  // Least recently read out first within MESSAGE_CACHE_MB, a page over a quarter of it never kept; a page is
+  // dropped on a timer once stale, so the pages of old revisions nobody reads again leave on time. Pages are
+  // shared with every reader: never mutated.
+  const cacheBytes = config.MESSAGE_CACHE_MB * 1024 * 1024
+  const pages = cacheBytes > 0
+    ? new LRUCache<string, ListPage<Message>>({ maxSize: cacheBytes, maxEntrySize: cacheBytes / 4, ttl: MESSAGE_CACHE_TTL_MS, ttlAutopurge: true, ttlResolution: 0, perf: { now: clock } })
+    : null
 
   /** Defence in depth: the upstream conversation records a salted hash of its owner, never the raw id. */
   function ownerHash (userId: string): string {
@@ -112,7 +118,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
     ownedFiles,
     ownerHash,
     /** Size of the message page cache, for metrics. */
-    messageCache: { get bytes () { return pages.bytes }, get entries () { return pages.size } },
+    messageCache: { get bytes () { return pages?.calculatedSize ?? 0 }, get entries () { return pages?.size ?? 0 } },
 
     async create (userId: string, body: CreateThreadBody): Promise<Thread> {
       const messages = body.messages ?? []
@@ -225,7 +231,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
     async listMessages (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Message>> {
       const thread = await ownedThread(userId, threadId)
       const key = `${threadId}\n${thread.revision}\n${query.order}\n${query.limit}\n${query.after ?? ''}`
-      const cached = pages.get(key)
+      const cached = pages?.get(key)
       if (cached) return cached
       const found: Message[] = []
       let after = query.after
@@ -261,7 +267,7 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
       // The scan stopped before the page filled and the thread goes on: the cursor is the last item read
       // (an upstream item id like any other), so the next page continues from there instead of re-reading.
       if (found.length <= query.limit && upstreamHasMore && after) page.last_id = after
-      pages.set(key, page, data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64))
+      pages?.set(key, page, { size: data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64) })
       return page
     }
   }
