@@ -18,5 +18,5 @@ export async function openStore (config: Config, clock: () => number, log?: Redi
       throw new ConfigError(`${(err as Error).message}: check REDIS_URL and that Redis is running`)
     }
   }
-  return createSqliteStore({ path: config.SQLITE_PATH, clock })
+  return createSqliteStore({ path: config.SQLITE_PATH, clock, log })
 }

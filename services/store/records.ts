@@ -1,4 +1,4 @@
-import type { RunRecord } from './types.ts'
+import type { RunRecord } from './runs.ts'
 
 export type NewRunFields = Pick<RunRecord, 'id' | 'thread_id' | 'owner' | 'assistant_type' | 'assistant_version' | 'model' | 'created_at' | 'deadline_at'> & Partial<RunRecord>
 

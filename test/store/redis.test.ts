@@ -45,12 +45,12 @@ const run = (id: string, threadId: string, extra: Partial<RunRecord> = {}): RunR
 if (redisOrSkip(t)) {
   const redis = await startRedis(t)
 
-  await storeContract(t, 'redis', async ({ clock }) => {
+  await storeContract(t, 'redis', async ({ clock, log }) => {
     // A fresh, empty store is a fresh key prefix on the shared server.
     const keyPrefix = `agw-test-${randomBytes(6).toString('hex')}:`
     return {
-      store: await createRedisStore({ url: redis.url, clock, keyPrefix }),
-      reopen: async () => createRedisStore({ url: redis.url, clock, keyPrefix }),
+      store: await createRedisStore({ url: redis.url, clock, keyPrefix, log }),
+      reopen: async () => createRedisStore({ url: redis.url, clock, keyPrefix, log }),
       cleanup: async () => dropPrefix(redis.url, keyPrefix)
     }
   })
@@ -63,7 +63,7 @@ if (redisOrSkip(t)) {
     await store.createThread({ id: 'th_2', owner: 'a', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
     t.same((await store.listThreads('a', { limit: 10, order: 'asc' })).data.map(x => x.id), ['th_2'], 'an owner containing ":" is no other owner')
     await store.claimIdempotency('alice', 'k1', 'fp', 60_000, 10_000)
-    await store.acquireLock('k', 'h', 5000)
+    await store.lockThread('k', 'h', 5000)
     await store.reserveBudget({ id: 'r1', day: '2030-01-01', user: 'alice', assistant: 'curator', tokens: 5, audio_seconds: 0, expires_at: Date.now() + 1000 },
       { userTokens: 0, globalTokens: 0, userAudioSeconds: 0, assistantTokens: 0 })
     await store.recordUsage('u1', { day: '2030-01-01', user: 'alice', assistant: 'curator', model: 'm', input_tokens: 1, cached_tokens: 0, output_tokens: 1, reasoning_tokens: 0, total_tokens: 2, audio_seconds: 0, runs: 1, cost_usd: 0 })
@@ -77,7 +77,7 @@ if (redisOrSkip(t)) {
     const ttl = async (key: string) => admin.pttl(`${keyPrefix}${key}`)
     const idemTtl = await ttl('idem:5:alice:k1')
     t.ok(idemTtl > 60_000 && idemTtl <= 120_000, `an idempotency claim expires after its ttl plus slack (${idemTtl})`)
-    const lockTtl = await ttl('lock:k')
+    const lockTtl = await ttl('lock:thread:k')
     t.ok(lockTtl > 5000 && lockTtl <= 65_000, `a lock key expires after its ttl plus slack (${lockTtl})`)
     t.ok(await ttl('usage-id:u1') > 86_400_000, 'usage ids are remembered for days')
     t.ok(await ttl('budget:2030-01-01') > 86_400_000, 'budget counters expire, weeks after their day')
@@ -85,9 +85,9 @@ if (redisOrSkip(t)) {
     t.equal(await ttl('ledger:10:2030-01-01:alice'), -1, 'nor does the ledger')
     t.equal(await ttl('reservation:r1'), -1, 'an open reservation is released by the sweeper (it holds counts), not by a TTL')
 
-    t.equal(await store.releaseLock('k', 'h'), true)
-    t.equal(await admin.exists(`${keyPrefix}lock:k`), 0, 'a released lock leaves no key behind')
-    t.ok(await store.acquireLock('k', 'h2', 5000), 'and is taken again')
+    t.equal(await store.unlockThread('k', 'h'), true)
+    t.equal(await admin.exists(`${keyPrefix}lock:thread:k`), 0, 'a released lock leaves no key behind')
+    t.ok(await store.lockThread('k', 'h2', 5000), 'and is taken again')
     await dropPrefix(redis.url, keyPrefix)
   })
 

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { DatabaseSync } from 'node:sqlite'
 import { createSqliteStore } from '../../services/store/sqlite-store.ts'
-import { MIGRATIONS, migrate } from '../../services/store/sqlite-migrations.ts'
+import { MIGRATIONS, migrate } from '../../services/store/sqlite/migrations.ts'
 import { storeContract } from './contract.ts'
 
 function tempDir (t: Test): string {
@@ -28,12 +28,12 @@ const tableExists = (db: DatabaseSync, name: string) =>
 
 const thread = (id: string) => ({ id, owner: 'alice', title: null, metadata: { a: 'b' }, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
 
-storeContract(t, 'sqlite', async ({ clock }) => {
+storeContract(t, 'sqlite', async ({ clock, log }) => {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-store-'))
   const path = join(dir, 'store.db')
   return {
-    store: createSqliteStore({ path, clock }),
-    reopen: async () => createSqliteStore({ path, clock }),
+    store: createSqliteStore({ path, clock, log }),
+    reopen: async () => createSqliteStore({ path, clock, log }),
     cleanup: async () => rmSync(dir, { recursive: true, force: true })
   }
 })
@@ -96,12 +96,12 @@ t.test('data survives close and reopen', async t => {
   const path = join(tempDir(t), 'store.db')
   const first = createSqliteStore({ path })
   await first.createThread(thread('th_1'))
-  t.ok(await first.acquireLock('k', 'h1', 60_000))
+  t.ok(await first.lockThread('k', 'h1', 60_000))
   await first.close()
   const second = createSqliteStore({ path })
   t.teardown(() => second.close())
   t.same(await second.getThread('th_1'), thread('th_1'))
-  t.equal(await second.acquireLock('k', 'h2', 60_000), null, 'the lock is still held')
+  t.equal(await second.lockThread('k', 'h2', 60_000), null, 'the lock is still held')
 })
 
 t.test('a writer in another connection: reads go on, writes wait busyTimeoutMs then fail cleanly', async t => {
@@ -113,9 +113,9 @@ t.test('a writer in another connection: reads go on, writes wait busyTimeoutMs t
   const db = raw(t, path)
   db.exec('BEGIN IMMEDIATE')
   t.ok(await store.getThread('th_1'), 'WAL: readers are not blocked by a writer')
-  await t.rejects(store.acquireLock('k', 'h1', 1000), /locked|busy/i)
+  await t.rejects(store.lockThread('k', 'h1', 1000), /locked|busy/i)
   db.exec('ROLLBACK')
-  t.ok(await store.acquireLock('k', 'h1', 1000), 'the failed operation left no transaction open')
+  t.ok(await store.lockThread('k', 'h1', 1000), 'the failed operation left no transaction open')
 })
 
 // Two OS processes hammer the same file. Before each phase both print "ready" and wait for "go", so they
@@ -149,7 +149,7 @@ await barrier()
 const won = { locks: [], claims: [], runs: [], budget: 0, burstBudget: 0, fences: [] }
 for (let n = 0; n < rounds; n++) {
   const i = process.env.REVERSE ? rounds - 1 - n : n
-  if (await store.acquireLock('race:' + i, me, 600000) !== null) won.locks.push(i)
+  if (await store.lockThread('race:' + i, me, 600000) !== null) won.locks.push(i)
   if ((await store.claimIdempotency('u', 'k' + i, 'fp', 600000, 600000)).state === 'new') won.claims.push(i)
   if ((await store.createRun(run(me + i, 't' + i), { maxActivePerUser: 1, threadLockTtlMs: 600000 })).ok) won.runs.push(i)
   if ((await store.reserveBudget(reservation(me + i, 'paced'), limits)).ok) won.budget++
@@ -158,7 +158,7 @@ for (let n = 0; n < rounds; n++) {
 await barrier()
 for (let n = 0; n < rounds; n++) {
   // ttl 0: free again at once, so every call acquires; the fences must all differ.
-  won.fences.push(await store.acquireLock('shared', me, 0))
+  won.fences.push(await store.lockThread('shared', me, 0))
   if ((await store.reserveBudget(reservation(me + 'burst' + n, 'burst'), limits)).ok) won.burstBudget++
 }
 await store.close()

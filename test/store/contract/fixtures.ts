@@ -3,6 +3,7 @@ import { newRunRecord } from '../../../services/store/records.ts'
 import type {
   AssistantProfile,
   BudgetLimits,
+  FeedLogger,
   LedgerRow,
   Page,
   PageQuery,
@@ -26,15 +27,19 @@ export interface StoreUnderTest {
   /** Removes what the backend created (files, keys); runs after every handle is closed. */
   cleanup: () => Promise<void>
 }
-export type OpenStore = (ctx: { clock: () => number }) => Promise<StoreUnderTest>
+/** Where the store under test logs (both backends take it): warnings are collected for the feed's tests. */
+export interface TestLog extends FeedLogger { info: (obj: object, msg: string) => void }
+export type OpenStore = (ctx: { clock: () => number, log: TestLog }) => Promise<StoreUnderTest>
 
-/** A fresh store for one test, closed with it. */
-export type Setup = (t: Test) => Promise<{ store: Store, clock: FakeClock, reopen: () => Promise<Store> }>
+/** A fresh store for one test, closed with it; `warnings` are what its handles logged. */
+export type Setup = (t: Test) => Promise<{ store: Store, clock: FakeClock, reopen: () => Promise<Store>, warnings: string[] }>
 
 export function setupWith (open: OpenStore): Setup {
   return async t => {
     const clock = new FakeClock()
-    const sut = await open({ clock: () => clock.now })
+    const warnings: string[] = []
+    const log: TestLog = { warn: (_obj, msg) => { warnings.push(msg) }, info: () => {} }
+    const sut = await open({ clock: () => clock.now, log })
     const handles = [sut.store]
     t.teardown(async () => {
       for (const handle of handles) await handle.close()
@@ -45,7 +50,7 @@ export function setupWith (open: OpenStore): Setup {
       handles.push(handle)
       return handle
     }
-    return { store: sut.store, clock, reopen }
+    return { store: sut.store, clock, reopen, warnings }
   }
 }
 

@@ -12,7 +12,7 @@ export function handlesContract (tap: Test, setup: Setup): void {
     const { store, reopen, clock } = await setup(t)
     await store.createThread(thread('th_1', 'alice', 1))
     await store.createRun(makeRun('run_1', 'th_1', 'alice'), OPTS)
-    await store.acquireLock('k', 'h1', 60_000)
+    await store.lockThread('k', 'h1', 60_000)
     await store.reserveBudget(reservation('r1', { tokens: 10 }), limits())
     await store.putAssistant(profile('curator'), 0, 1)
     await store.claimIdempotency('alice', 'k1', 'fp', 60_000, 60_000)
@@ -21,7 +21,7 @@ export function handlesContract (tap: Test, setup: Setup): void {
     const other = await reopen()
     t.same(await other.getThread('th_1'), thread('th_1', 'alice', 1))
     t.equal((await other.getRun('run_1'))?.status, 'queued')
-    t.equal(await other.acquireLock('k', 'h2', 60_000), null, 'a lock taken on one handle holds on the other')
+    t.equal(await other.lockThread('k', 'h2', 60_000), null, 'a lock taken on one handle holds on the other')
     t.same(await other.createRun(makeRun('run_2', 'th_1', 'alice'), OPTS), { ok: false, reason: 'thread_busy' })
     t.same(await other.claimIdempotency('alice', 'k1', 'fp', 60_000, 60_000), { state: 'in_progress' })
     t.match(await other.budgetCounters(DAY, 'alice'), { reserved_user_tokens: 10, user_tokens: 5 })
@@ -32,13 +32,13 @@ export function handlesContract (tap: Test, setup: Setup): void {
     await t.resolves(store.close(), 'close is idempotent')
     await t.rejects(store.ping(), 'a closed handle rejects')
     await t.rejects(store.getThread('th_1'))
-    await t.rejects(store.acquireLock('k2', 'h', 1000))
+    await t.rejects(store.lockThread('k2', 'h', 1000))
 
     const third = await reopen()
     t.ok(await third.getThread('th_1'), 'data outlives a closed handle')
     t.equal(await third.releaseBudget('r1'), true)
     clock.advance(60_000)
-    t.ok(await third.acquireLock('k', 'h3', 1000), 'handles share the clock-driven expiry')
+    t.ok(await third.lockThread('k', 'h3', 1000), 'handles share the clock-driven expiry')
   })
 
   tap.test('concurrency: racing handles', async t => {
@@ -46,10 +46,10 @@ export function handlesContract (tap: Test, setup: Setup): void {
     const other = await reopen()
     const handle = (i: number) => (i % 2 === 0 ? store : other)
 
-    const fences = await Promise.all(range(20).map(i => handle(i).acquireLock('race', `h${i}`, 60_000)))
+    const fences = await Promise.all(range(20).map(i => handle(i).lockThread('race', `h${i}`, 60_000)))
     t.equal(fences.filter(f => f !== null).length, 1, 'exactly one holder wins a lock')
     const winner = fences.findIndex(f => f !== null)
-    t.equal(await handle(winner + 1).renewLock('race', `h${winner}`, 60_000), true, 'and it is the one recorded')
+    t.equal(await handle(winner + 1).unlockThread('race', `h${winner}`), true, 'and it is the one recorded')
 
     const claims = await Promise.all(range(20).map(i => handle(i).claimIdempotency('alice', 'k', 'fp', 60_000, 60_000)))
     t.equal(count(claims.map(c => c.state), 'new'), 1, 'exactly one caller claims an idempotency key')

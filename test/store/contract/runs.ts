@@ -42,17 +42,17 @@ export function runsContract (tap: Test, setup: Setup): void {
   tap.test('runs: one active run per thread (thread_busy)', async t => {
     const { store, clock } = await setup(t)
     t.same(await store.createRun(makeRun('run_1', 'th_1', 'alice'), OPTS), { ok: true })
-    t.equal(await store.acquireLock('thread:th_1', 'request', 1000), null, 'the run holds the thread lock')
+    t.equal(await store.lockThread('th_1', 'request', 1000), null, 'the run holds the thread lock')
     t.same(await store.createRun(makeRun('run_2', 'th_1', 'alice'), OPTS), { ok: false, reason: 'thread_busy' })
     t.equal(await store.getRun('run_2'), null, 'nothing written')
     t.same(ids(await store.listRuns('th_1', { limit: 10, order: 'asc' })), ['run_1'])
     t.same(await store.createRun(makeRun('run_3', 'th_1', 'bob'), OPTS), { ok: false, reason: 'thread_busy' }, 'whoever asks')
 
     // A short write lock (e.g. a message being added) also makes the thread busy.
-    t.ok(await store.acquireLock('thread:th_2', 'request', 5000))
+    t.ok(await store.lockThread('th_2', 'request', 5000))
     t.same(await store.createRun(makeRun('run_4', 'th_2', 'alice'), OPTS), { ok: false, reason: 'thread_busy' })
     t.equal(await store.getRun('run_4'), null)
-    t.equal(await store.releaseLock('thread:th_2', 'request'), true, 'a failed createRun left the write lock alone')
+    t.equal(await store.unlockThread('th_2', 'request'), true, 'a failed createRun left the write lock alone')
     t.same(await store.createRun(makeRun('run_4', 'th_2', 'alice'), OPTS), { ok: true })
 
     // thread_busy is reported before too_many_active.
@@ -64,9 +64,9 @@ export function runsContract (tap: Test, setup: Setup): void {
     t.same(await store.createRun(makeRun('run_6', 'th_1', 'alice'), OPTS), { ok: false, reason: 'thread_busy' })
     clock.advance(1)
     t.same(await store.createRun(makeRun('run_6', 'th_1', 'alice'), OPTS), { ok: true })
-    t.equal(await store.acquireLock('thread:th_1', 'request', 1000), null, 'now held for the new run')
+    t.equal(await store.lockThread('th_1', 'request', 1000), null, 'now held for the new run')
     await t.rejects(store.createRun(makeRun('run_6', 'th_9', 'alice'), OPTS), 'a duplicate run id is rejected')
-    t.ok(await store.acquireLock('thread:th_9', 'request', 1000), 'and takes no lock')
+    t.ok(await store.lockThread('th_9', 'request', 1000), 'and takes no lock')
   })
 
   tap.test('runs: too_many_active per owner', async t => {
@@ -76,8 +76,8 @@ export function runsContract (tap: Test, setup: Setup): void {
     t.same(await store.createRun(makeRun('run_2', 'th_2', 'alice', { status: 'in_progress' }), opts), { ok: true })
     t.same(await store.createRun(makeRun('run_3', 'th_3', 'alice'), opts), { ok: false, reason: 'too_many_active' })
     t.equal(await store.getRun('run_3'), null, 'nothing written')
-    t.ok(await store.acquireLock('thread:th_3', 'probe', 1000), 'the thread lock was not taken')
-    t.equal(await store.releaseLock('thread:th_3', 'probe'), true)
+    t.ok(await store.lockThread('th_3', 'probe', 1000), 'the thread lock was not taken')
+    t.equal(await store.unlockThread('th_3', 'probe'), true)
     t.same(await store.createRun(makeRun('run_b', 'th_b', 'bob'), opts), { ok: true }, 'other owners are not affected')
 
     t.ok(await store.updateRun('run_1', { status: 'completed' }, null))
@@ -97,7 +97,7 @@ export function runsContract (tap: Test, setup: Setup): void {
       const fence = await store.claimRun(`run_${i}`, 'w1', 10_000) as number
       const progressed = await store.updateRun(`run_${i}`, { status: 'in_progress', started_at: 5 }, fence)
       t.equal(progressed?.status, 'in_progress')
-      t.equal(await store.acquireLock(`thread:${threadId}`, 'probe', 1000), null, `${status}: held while running`)
+      t.equal(await store.lockThread(threadId, 'probe', 1000), null, `${status}: held while running`)
 
       const done = await store.updateRun(`run_${i}`, { status, completed_at: 9 }, fence)
       t.match(done, { id: `run_${i}`, status, completed_at: 9, started_at: 5, lease_owner: null, lease_expires_at: 0, fence })
@@ -109,9 +109,9 @@ export function runsContract (tap: Test, setup: Setup): void {
     // The run only releases the lock if it still holds it.
     t.same(await store.createRun(makeRun('run_x', 'th_x', 'alice'), OPTS), { ok: true })
     clock.advance(OPTS.threadLockTtlMs)
-    t.ok(await store.acquireLock('thread:th_x', 'writer', 60_000))
+    t.ok(await store.lockThread('th_x', 'writer', 60_000))
     t.ok(await store.updateRun('run_x', { status: 'failed' }, null))
-    t.equal(await store.acquireLock('thread:th_x', 'probe', 1000), null, "another holder's lock stays")
+    t.equal(await store.lockThread('th_x', 'probe', 1000), null, "another holder's lock stays")
   })
 
   tap.test('runs: updateRun patches, terminal is final, identity and lease are not patchable', async t => {

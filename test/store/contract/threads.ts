@@ -92,7 +92,7 @@ export function threadsContract (tap: Test, setup: Setup): void {
     ])
     t.same((await store.createRun(makeRun('run_1', 'th_1', 'alice'), OPTS)), { ok: true })
     t.same((await store.createRun(makeRun('run_2', 'th_2', 'alice'), OPTS)), { ok: true })
-    t.ok(await store.acquireLock('unrelated', 'me', 60_000))
+    t.ok(await store.lockThread('unrelated', 'me', 60_000))
 
     await store.deleteThread('th_1')
     t.equal(await store.getThread('th_1'), null)
@@ -104,7 +104,7 @@ export function threadsContract (tap: Test, setup: Setup): void {
     t.ok(await store.getThread('th_2'), 'other threads stay')
     t.equal((await store.getMessages('th_2', ['msg_2'])).size, 1)
     t.ok(await store.getRun('run_2'))
-    t.equal(await store.acquireLock('unrelated', 'other', 60_000), null, 'unrelated locks stay')
+    t.equal(await store.lockThread('unrelated', 'other', 60_000), null, 'unrelated locks stay')
     await t.resolves(store.deleteThread('th_missing'), 'deleting an unknown thread is a no-op')
   })
 }

@@ -1,0 +1,3 @@
+export type Order = 'asc' | 'desc'
+export interface PageQuery { limit: number, order: Order, after?: string }
+export interface Page<T> { data: T[], hasMore: boolean }

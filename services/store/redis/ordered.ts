@@ -1,0 +1,59 @@
+import type { Fields } from '../fields.ts'
+import { assertLimit } from '../guards.ts'
+import type { Page, PageQuery } from '../page.ts'
+import { decodeHash, encodeHash } from './codec.ts'
+import type { RedisContext } from './context.ts'
+import { luaScript } from './lua.ts'
+
+/** KEYS: record, owner index. ARGV: prefix, kind, score, id, field/value pairs. */
+const createRecord = luaScript('createRecord', 2, `
+if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('AGW_DUPLICATE ' .. ARGV[2] .. ' ' .. ARGV[4]) end
+local seq = redis.call('INCR', K.seq)
+redis.call('HSET', KEYS[1], '_seq', seq, unpack(ARGV, 5))
+redis.call('ZADD', KEYS[2], ARGV[3], member(seq, ARGV[4]))
+return 1`)
+
+/**
+ * KEYS: index. ARGV: prefix, record key prefix, scope field, scope value, limit, order, after ('' = first page).
+ * Returns { hasMore, record... }; a cursor outside the scope gives an empty page. One snapshot.
+ */
+const page = luaScript('page', 1, `
+local recordPrefix, scopeField, scope, limit, desc, after = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6] == 'desc', ARGV[7]
+local start = 0
+if after ~= '' then
+  local cursor = redis.call('HMGET', recordPrefix .. after, scopeField, '_seq')
+  if cursor[1] ~= scope or not cursor[2] then return { 0 } end
+  local rank
+  if desc then rank = redis.call('ZREVRANK', KEYS[1], member(cursor[2], after)) else rank = redis.call('ZRANK', KEYS[1], member(cursor[2], after)) end
+  if not rank then return { 0 } end
+  start = rank + 1
+end
+local members
+if desc then members = redis.call('ZREVRANGE', KEYS[1], start, start + limit) else members = redis.call('ZRANGE', KEYS[1], start, start + limit) end
+local out = { #members > limit and 1 or 0 }
+for i = 1, math.min(#members, limit) do out[#out + 1] = redis.call('HGETALL', recordPrefix .. string.sub(members[i], 17)) end
+return out`)
+
+/**
+ * Records listed in insertion order per owner or thread (threads, files, runs): a hash per record (plus
+ * `_seq`, its place in the order) and a sorted set per scope.
+ */
+export function orderedRecords<T extends { id: string, created_at: number }> (ctx: RedisContext, kind: string, fields: Fields<T>,
+  recordKey: (id: string) => string, scopeField: keyof T & string, indexKey: (scope: string) => string) {
+  return {
+    /** Inserts the record; a duplicate id is an error. */
+    async create (record: T): Promise<void> {
+      await ctx.script(createRecord, [recordKey(record.id), indexKey(String(record[scopeField]))],
+        [kind, record.created_at, record.id, ...encodeHash(record, fields)])
+    },
+    async get (id: string): Promise<T | null> {
+      return decodeHash(await ctx.call(() => ctx.client.hgetall(recordKey(id))), fields)
+    },
+    async page (scope: string, query: PageQuery): Promise<Page<T>> {
+      assertLimit(query.limit)
+      const [hasMore, ...rows] = await ctx.script(page, [indexKey(scope)],
+        [recordKey(''), scopeField, scope, query.limit, query.order, query.after ?? '']) as unknown[]
+      return { data: rows.map(row => decodeHash(row, fields) as T), hasMore: hasMore === 1 }
+    }
+  }
+}

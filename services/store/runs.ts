@@ -1,0 +1,139 @@
+import { fieldNames, type Fields } from './fields.ts'
+import type { Page, PageQuery } from './page.ts'
+
+export type RunStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelling' | 'cancelled'
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'in_progress', 'cancelling']
+export const isActiveRunStatus = (s: RunStatus) => ACTIVE_RUN_STATUSES.includes(s)
+
+export interface RunUsage {
+  input_tokens: number
+  cached_tokens: number
+  output_tokens: number
+  reasoning_tokens: number
+  total_tokens: number
+}
+
+export interface RunRecord {
+  id: string
+  thread_id: string
+  owner: string
+  assistant_type: string
+  /** Profile version the run was started with. */
+  assistant_version: number
+  model: string
+  status: RunStatus
+  /** Unix seconds. */
+  created_at: number
+  started_at: number | null
+  completed_at: number | null
+  cancelled_at: number | null
+  failed_at: number | null
+  last_error: { code: string, message: string } | null
+  incomplete_details: { reason: string } | null
+  /** Summed over every settled upstream response of the run; null until the run ends. */
+  usage: RunUsage | null
+  temperature: number | null
+  top_p: number | null
+  max_output_tokens: number | null
+  stream: boolean
+  /** Upstream responses of the run, in order; the last one is the one in flight or last finished. */
+  response_ids: string[]
+  /** Responses whose usage has already been added to `usage` and the ledger (never counted twice). */
+  settled_response_ids: string[]
+  /** Tool-call rounds done so far. */
+  tool_rounds: number
+  /** Set by the cancel route; the driver sees it and cancels upstream. */
+  cancel_requested: boolean
+  /** Budget reservation currently held for the response in flight, if any. */
+  reservation_id: string | null
+  /** Unix ms after which the run is failed with run_timeout. */
+  deadline_at: number
+  /** Worker currently driving the run and until when (lease); fence increases on every claim. */
+  lease_owner: string | null
+  lease_expires_at: number
+  fence: number
+  /** Input of the next round (tool outputs) computed but not yet sent upstream; a resume sends it as is. */
+  pending_input: unknown[] | null
+  /** Unix ms when an upstream response started being created and its id is not yet recorded. */
+  creating_since: number | null
+}
+
+/**
+ * Adding a field: the type above, this list, and (SQLite) a migration adding its column; the contract
+ * suite's round-trip of a run with every field set fails until all three are there.
+ */
+export const RUN_FIELDS: Fields<RunRecord> = {
+  id: 'raw',
+  thread_id: 'raw',
+  owner: 'raw',
+  assistant_type: 'value',
+  assistant_version: 'value',
+  model: 'value',
+  status: 'raw',
+  created_at: 'value',
+  started_at: 'value',
+  completed_at: 'value',
+  cancelled_at: 'value',
+  failed_at: 'value',
+  last_error: 'json',
+  incomplete_details: 'json',
+  usage: 'json',
+  temperature: 'value',
+  top_p: 'value',
+  max_output_tokens: 'value',
+  stream: 'bool',
+  response_ids: 'json',
+  settled_response_ids: 'json',
+  tool_rounds: 'value',
+  cancel_requested: 'bool',
+  reservation_id: 'value',
+  deadline_at: 'value',
+  lease_owner: 'value',
+  lease_expires_at: 'value',
+  fence: 'value',
+  pending_input: 'json',
+  creating_since: 'value'
+}
+
+/**
+ * Never changed by updateRun: identity belongs to createRun, the lease to claimRun, renewRun, releaseRun
+ * and the terminal transition.
+ */
+const RUN_UNPATCHABLE_FIELDS: ReadonlySet<keyof RunRecord> = new Set(['id', 'thread_id', 'owner', 'lease_owner', 'lease_expires_at', 'fence'])
+const RUN_PATCHABLE_FIELDS = fieldNames(RUN_FIELDS).filter(name => !RUN_UNPATCHABLE_FIELDS.has(name))
+
+/** The part of a patch updateRun applies: the fields it may change that the patch gives (null is a value). */
+export function runPatch (patch: Partial<RunRecord>): Partial<RunRecord> {
+  const applied: Record<string, unknown> = {}
+  for (const name of RUN_PATCHABLE_FIELDS) if (patch[name] !== undefined) applied[name] = patch[name]
+  return applied as Partial<RunRecord>
+}
+
+export type CreateRunResult = { ok: true } | { ok: false, reason: 'thread_busy' | 'too_many_active' }
+
+export interface RunStore {
+  /**
+   * Atomically: takes the thread's write lock for the run (holder = run id, ttl = threadLockTtlMs),
+   * checks the owner has fewer than maxActivePerUser active runs, and inserts the run. Nothing is written
+   * when either check fails.
+   */
+  createRun (run: RunRecord, opts: { maxActivePerUser: number, threadLockTtlMs: number }): Promise<CreateRunResult>
+  getRun (id: string): Promise<RunRecord | null>
+  listRuns (threadId: string, page: PageQuery): Promise<Page<RunRecord>>
+  /** Runs that are active and whose lease has expired (their driver died): candidates for resumption. */
+  listOrphanedRuns (limit: number): Promise<RunRecord[]>
+  /** Claims the run's lease for `worker` if it is free, expired, or already the worker's; returns the new fence. */
+  claimRun (id: string, worker: string, leaseMs: number): Promise<number | null>
+  /** Extends the lease; false when another worker has claimed the run since (the fence moved). */
+  renewRun (id: string, worker: string, fence: number, leaseMs: number): Promise<boolean>
+  /** Gives the lease up (graceful shutdown) so another worker can resume the run at once. */
+  releaseRun (id: string, worker: string, fence: number): Promise<boolean>
+  /**
+   * Applies the patch only if `fence` is still current (null fence: unconditional, for flags such as
+   * cancel_requested). When the patch makes the run terminal, the thread lock held by the run is
+   * released and the lease cleared in the same operation. A finished run stays finished: a patch that
+   * changes a terminal run's status is refused (null). Identity and lease fields are never patched.
+   * Returns the updated run, or null.
+   */
+  updateRun (id: string, patch: Partial<RunRecord>, fence: number | null): Promise<RunRecord | null>
+}
