@@ -1,11 +1,13 @@
 import type { Test } from 'tap'
 import { assistantsContract } from './contract/assistants.ts'
 import { budgetsContract } from './contract/budgets.ts'
+import { changeFeedContract } from './contract/change-feed.ts'
 import { filesContract } from './contract/files.ts'
 import { setupWith, type OpenStore } from './contract/fixtures.ts'
 import { handlesContract } from './contract/handles.ts'
 import { idempotencyContract } from './contract/idempotency.ts'
 import { messagesContract } from './contract/messages.ts'
+import { recordsContract } from './contract/records.ts'
 import { runsContract } from './contract/runs.ts'
 import { threadLocksContract } from './contract/thread-locks.ts'
 import { threadsContract } from './contract/threads.ts'
@@ -25,5 +27,7 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
     idempotencyContract(tap, setup)
     budgetsContract(tap, setup)
     handlesContract(tap, setup)
+    recordsContract(tap, setup)
+    changeFeedContract(tap, setup)
   })
 }

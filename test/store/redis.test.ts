@@ -1,5 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { Redis } from 'ioredis'
 import { isGatewayError, StoreUnavailable } from '../../services/errors.ts'
 import { createRedisStore } from '../../services/store/redis-store.ts'
@@ -8,6 +9,7 @@ import type { RunRecord, Store } from '../../services/store/types.ts'
 import { build } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
 import { redisOrSkip, startRedis } from '../helpers/redis.ts'
+import { until } from '../helpers/until.ts'
 import { storeContract } from './contract.ts'
 
 /** Deletes every key under the prefix. */
@@ -67,6 +69,13 @@ if (redisOrSkip(t)) {
     await store.reserveBudget({ id: 'r1', day: '2030-01-01', user: 'alice', assistant: 'curator', tokens: 5, audio_seconds: 0, expires_at: Date.now() + 1000 },
       { userTokens: 0, globalTokens: 0, userAudioSeconds: 0, assistantTokens: 0 })
     await store.recordUsage('u1', { day: '2030-01-01', user: 'alice', assistant: 'curator', model: 'm', input_tokens: 1, cached_tokens: 0, output_tokens: 1, reasoning_tokens: 0, total_tokens: 2, audio_seconds: 0, runs: 1, cost_usd: 0 })
+    // The change feed's channel is under the prefix too, and createRun publishes on it from its script.
+    const listener = new Redis(redis.url)
+    t.teardown(() => listener.quit())
+    await listener.subscribe(`${keyPrefix}changes:run`)
+    const message = once(listener, 'message')
+    t.same(await store.createRun(run('run_ns', 'th_1'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: true })
+    t.same(await message, [`${keyPrefix}changes:run`, 'run_ns'], 'a run write is published on the prefixed channel')
 
     const found = await keysUnder(redis.url, keyPrefix)
     t.ok(found.length > 0 && found.every(k => k.startsWith(keyPrefix)))
@@ -116,6 +125,45 @@ if (redisOrSkip(t)) {
     t.same(await store.createRun(run('run_3', 'th_1'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: false, reason: 'thread_busy' },
       'locks survived too')
     t.same(await store.createRun(run('run_4', 'th_4'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: true }, 'and writes work again')
+  })
+
+  t.test('the change feed: one subscriber connection per store, resubscribed after a restart (onResync), commands still fail fast', async t => {
+    const own = await startRedis(t)
+    const store = await createRedisStore({ url: own.url })
+    const other = await createRedisStore({ url: own.url })
+    const admin = new Redis(own.url)
+    t.teardown(async () => {
+      await Promise.all([store.close(), other.close()])
+      admin.disconnect()
+    })
+    const feeds = async () => (await admin.client('LIST') as string).split('\n').filter(line => line.includes('name=agw-store-changes')).length
+    t.equal(await feeds(), 0, 'no subscriber connection before the first subscribe')
+
+    let resyncs = 0
+    store.changes.onResync(() => { resyncs++ })
+    const heard: string[] = []
+    store.changes.subscribe('run', id => { heard.push(id) })
+    store.changes.subscribe('run', () => {})
+    store.changes.subscribe('user', () => {})
+    await until(() => resyncs === 1, { message: 'the feed to subscribe' })
+    t.equal(await feeds(), 1, 'one subscriber connection for every listener of the store')
+    await other.changes.publish('run', 'run_1')
+    await until(() => heard.includes('run_1'), { message: 'a publish from another instance' })
+
+    await own.stop()
+    const err = await store.getThread('th_1').then(() => null, (e: unknown) => e)
+    t.ok(err instanceof StoreUnavailable, 'commands still fail fast while the feed is away')
+    await t.rejects(store.changes.publish('run', 'run_2'), StoreUnavailable, 'and so does a publish')
+
+    await own.start()
+    await until(() => resyncs === 2, { message: 'onResync after the feed resubscribed', timeoutMs: 20_000 })
+    await until(() => other.ping().then(() => true, () => false), { message: 'the other instance to reconnect' })
+    await other.changes.publish('run', 'run_3')
+    await until(() => heard.includes('run_3'), { message: 'a publish after the restart' })
+    t.same(heard, ['run_1', 'run_3'])
+
+    await store.close()
+    await until(async () => await feeds() === 0, { message: 'the subscriber connection to close with the store' })
   })
 
   t.test('a Redis that stops answering fails commands instead of hanging', async t => {
