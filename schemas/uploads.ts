@@ -1,4 +1,4 @@
-import { Type, type Static, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
+import { Type, type Static, ListQuerySchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
 import { ISO_639_1_FORMAT } from './iso-639-1.ts'
 
 export const PROMPT_MAX_CHARS = 1000
@@ -12,7 +12,11 @@ export const TranscriptionFieldsSchema = Type.Object({
   language: Type.Optional(Type.String({ format: ISO_639_1_FORMAT, description: 'ISO-639-1 code of the spoken language, lower case, e.g. "ru"' })),
   prompt: Type.Optional(Type.String({ maxLength: PROMPT_MAX_CHARS, description: `style or vocabulary hint (at most ${PROMPT_MAX_CHARS} characters)` })),
   duration: Type.Optional(Type.Number({ minimum: 0, maximum: DURATION_MAX_SECONDS, description: 'length of the recording in seconds, as the client measured it; echoed back and used for the audio budget' })),
-  response_format: Type.Enum(['json', 'text'], { default: 'json', description: 'json (default) or text (text/plain)' })
+  response_format: Type.Enum(['json', 'text', 'verbose_json'], { default: 'json', description: 'json (default), text (text/plain), or verbose_json (json with duration, language and the segments known)' }),
+  // What the official SDKs send as a matter of course: accepted, never a 400.
+  model: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'a model of the allow-list (TRANSCRIPTION_MODELS) is used; any other is answered by the configured model, and the answer says which' })),
+  temperature: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'sampling temperature, passed upstream' })),
+  'timestamp_granularities[]': Type.Optional(Type.Array(Type.Enum(['word', 'segment']), { maxItems: 2, uniqueItems: true, description: 'accepted; segments and words are answered as far as the model reports them' }))
 }, { additionalProperties: false })
 export type TranscriptionFields = Static<typeof TranscriptionFieldsSchema>
 
@@ -28,14 +32,15 @@ export const TranscriptionSchema = Type.Object({
   text: Type.String(),
   duration: Type.Optional(Type.Number({ minimum: 0, description: 'seconds: the duration sent, else the one OpenAI reported or the WAV/FLAC header gives' })),
   language: Type.Optional(Type.String({ description: 'detected language when OpenAI reports one, else the language sent' })),
-  model: Type.String()
+  model: Type.String({ description: 'the model that transcribed' }),
+  segments: Type.Optional(Type.Array(Type.Unknown(), { description: 'verbose_json: the segments the model reported (none for gpt-transcribe)' }))
 })
 export type Transcription = Static<typeof TranscriptionSchema>
 
 export const FilePurposeSchema = Type.Union([Type.Literal('user_data'), Type.Literal('vision')])
 
 export const FileFieldsSchema = Type.Object({
-  purpose: Type.Enum(['user_data', 'vision'], { default: 'user_data', description: 'user_data (default) or vision' })
+  purpose: Type.Enum(['user_data', 'vision', 'assistants'], { default: 'user_data', description: 'user_data (default) or vision; assistants (what Assistants-era code sends) is stored as user_data' })
 }, { additionalProperties: false })
 export type FileFields = Static<typeof FileFieldsSchema>
 
@@ -50,9 +55,17 @@ export const FileSchema = Type.Object({
   filename: Type.String(),
   bytes: Type.Integer({ minimum: 0 }),
   created_at: UnixTimeSchema,
-  purpose: FilePurposeSchema
+  purpose: FilePurposeSchema,
+  status: Type.Literal('processed', { description: 'always processed: the file is usable once the upload answers' }),
+  status_details: Type.Null()
 })
 export type FileView = Static<typeof FileSchema>
+
+export const FileListQuerySchema = Type.Object({
+  ...ListQuerySchema.properties,
+  purpose: Type.Optional(Type.Enum(['user_data', 'vision', 'assistants'], { description: 'only the caller\'s files of this purpose (assistants = user_data)' }))
+}, { additionalProperties: false })
+export type FileListQuery = Static<typeof FileListQuerySchema>
 
 export const FileParamsSchema = Type.Object({ fileId: OpaqueIdSchema })
 

@@ -86,6 +86,7 @@ export const ConfigSchema = Type.Object({
   UPLOAD_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'an upload still arriving after this is cut off (slow-upload guard)'),
   UPLOAD_TMP_DIR: OptionalString('where uploads are spooled while checked; defaults to the OS temp dir'),
   TRANSCRIPTION_MODEL: Type.String({ minLength: 1, maxLength: 128, default: 'gpt-transcribe', description: 'upstream transcription model' }),
+  TRANSCRIPTION_MODELS: Type.String({ default: '', maxLength: 1024, pattern: '^[A-Za-z0-9._:, -]*$', description: 'comma-separated models a caller may ask for by name; any other is answered by TRANSCRIPTION_MODEL' }),
 
   // Budgets
   BUDGET_USER_DAILY_TOKENS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'tokens per user per day; 0 = unlimited'),
@@ -159,6 +160,11 @@ function checkCrossFieldRules (config: Config): void {
     if (origin === '*') fail('CORS_ORIGINS must list origins; a wildcard is not allowed')
     if (!/^https?:\/\/[^/\s]+$/.test(origin)) fail(`CORS_ORIGINS entry "${origin}" must be scheme://host[:port] without a path`)
   }
+}
+
+/** The transcription models a caller may name: the allow-list plus the configured one. */
+export function transcriptionModels (config: Pick<Config, 'TRANSCRIPTION_MODEL' | 'TRANSCRIPTION_MODELS'>): Set<string> {
+  return new Set([config.TRANSCRIPTION_MODEL, ...config.TRANSCRIPTION_MODELS.split(',').map(s => s.trim()).filter(Boolean)])
 }
 
 export function corsOrigins (config: Pick<Config, 'CORS_ORIGINS'>): string[] {

@@ -17,8 +17,20 @@ export interface FileServiceDeps {
 }
 
 export function toFileView (record: FileRecord): FileView {
-  return { id: record.id, object: 'file', filename: record.filename, bytes: record.bytes, created_at: record.created_at, purpose: record.purpose }
+  return {
+    id: record.id,
+    object: 'file',
+    filename: record.filename,
+    bytes: record.bytes,
+    created_at: record.created_at,
+    purpose: record.purpose,
+    status: 'processed',
+    status_details: null
+  }
 }
+
+/** Store pages read for one filtered page of files (a filter that matches nothing must not scan forever). */
+const MAX_SCAN_PAGES = 10
 
 /**
  * Files the caller attaches to messages: uploaded to OpenAI from the spool, indexed per owner in the
@@ -60,9 +72,27 @@ export function createFileService ({ openai, store, config, log, clock }: FileSe
       return toFileView(record)
     },
 
-    async list (userId: string, query: ListQuery): Promise<ListPage<FileView>> {
-      const page = await store.listFiles(userId, { limit: query.limit, order: query.order, after: query.after })
-      return listPage(page.data.map(toFileView), page.hasMore)
+    /** The caller's files, of one purpose when `purpose` is given (the cursor then is the last file read). */
+    async list (userId: string, query: ListQuery, purpose?: FileRecord['purpose']): Promise<ListPage<FileView>> {
+      if (!purpose) {
+        const page = await store.listFiles(userId, { limit: query.limit, order: query.order, after: query.after })
+        return listPage(page.data.map(toFileView), page.hasMore)
+      }
+      const found: FileRecord[] = []
+      let after = query.after
+      let hasMore = true
+      for (let scanned = 0; scanned < MAX_SCAN_PAGES && hasMore && found.length < query.limit; scanned++) {
+        const page = await store.listFiles(userId, { limit: 100, order: query.order, after })
+        for (const file of page.data) {
+          after = file.id
+          if (file.purpose === purpose) found.push(file)
+          if (found.length === query.limit) break
+        }
+        hasMore = page.hasMore || after !== page.data.at(-1)?.id
+      }
+      const result = listPage(found.map(toFileView), hasMore)
+      if (hasMore && after) result.last_id = after
+      return result
     },
 
     async get (userId: string, fileId: string): Promise<FileView> {

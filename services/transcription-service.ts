@@ -2,7 +2,7 @@ import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { TranscriptionCreateResponse } from 'openai/resources/audio/transcriptions'
 import { ZERO_USAGE, type BudgetService } from './budget-service.ts'
-import type { Config } from './config.ts'
+import { transcriptionModels, type Config } from './config.ts'
 import { ValidationFailed, fromUpstream, withDetails } from './errors.ts'
 import { newId } from './ids.ts'
 import { audioSeconds } from './uploads/audio-duration.ts'
@@ -56,7 +56,7 @@ function upstreamError (err: unknown): Error {
  * reserved length stands. Released on failure.
  */
 export function createTranscriptionService ({ openai, budgets, config, log, clock }: TranscriptionServiceDeps) {
-  const model = config.TRANSCRIPTION_MODEL
+  const allowed = transcriptionModels(config)
 
   return {
     /** Refuses a caller whose audio budget is used up before the upload is read at all. */
@@ -68,6 +68,8 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
     },
 
     async transcribe (userId: string, audio: ReceivedUpload, fields: TranscriptionFields): Promise<Transcription> {
+      // The SDKs always name a model (whisper-1 in Assistants-era code): one of ours is honoured, any other answered by ours.
+      const model = fields.model && allowed.has(fields.model) ? fields.model : config.TRANSCRIPTION_MODEL
       const length = await audioSeconds(audio.type.kind as AudioKind, audio.path, audio.head, audio.bytes)
       const stated = length.measured ?? fields.duration
       const reserved = roundUp(stated !== undefined ? Math.max(stated, length.min) : length.max)
@@ -82,7 +84,8 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
           // Always JSON upstream (gpt-transcribe answers nothing else); text/plain is made here.
           response_format: 'json',
           ...(fields.language ? { language: fields.language } : {}),
-          ...(fields.prompt ? { prompt: fields.prompt } : {})
+          ...(fields.prompt ? { prompt: fields.prompt } : {}),
+          ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {})
         }, uploadRequestOptions(config, audio.bytes)))
       } catch (err) {
         await budgets.release(reservationId).catch(cause => log.error({ err: cause }, 'could not release an audio reservation'))
@@ -103,7 +106,9 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
         text: result.text,
         ...(duration !== undefined ? { duration } : {}),
         ...(language ? { language } : {}),
-        model
+        model,
+        // Upstream is asked for json, which carries no segments: a verbose answer says so with an empty list.
+        ...(fields.response_format === 'verbose_json' ? { segments: [] } : {})
       }
     }
   }

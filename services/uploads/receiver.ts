@@ -57,7 +57,7 @@ export async function createUploadReceiver ({ config, compileFields, log }: { co
     },
 
     /** The upload's text fields checked like a query string (coerced, defaults applied) against `schema`. */
-    fields<T extends TSchema> (schema: T, values: Record<string, string>): Static<T> {
+    fields<T extends TSchema> (schema: T, values: Record<string, string | string[]>): Static<T> {
       let validate = validators.get(schema)
       if (!validate) validators.set(schema, validate = compileFields(schema))
       const data: Record<string, unknown> = { ...values }

@@ -14,11 +14,13 @@ export const FORM_OVERHEAD_BYTES = 64 * 1024
 /** Largest text field, in bytes (a 1 000-character prompt in any script fits). */
 export const FIELD_MAX_BYTES = 4096
 export const SPOOL_PREFIX = 'agw-upload-'
+/** How often a list field (`name[]`, as the SDKs encode arrays in a form) may repeat. */
+export const LIST_FIELD_MAX_ITEMS = 4
 
 export interface UploadSpec {
   /** Names the file part may have; the first is the one messages use. */
   fileFields: readonly string[]
-  /** Names of the text fields allowed, each at most once. */
+  /** Names of the text fields allowed, each at most once, except list fields (`name[]`), which may repeat. */
   fields: readonly string[]
   accept: readonly MediaKind[]
   maxFileBytes: number
@@ -35,7 +37,8 @@ export interface ReceivedUpload extends Inspected {
   path: string
   /** Display name: the client's, cleaned, with the extension of the identified format. */
   filename: string
-  fields: Record<string, string>
+  /** Text fields by name; a list field (`name[]`) as the list of its values. */
+  fields: Record<string, string | string[]>
   /** Removes the spool directory; safe to call more than once. */
   cleanup (): Promise<void>
 }
@@ -55,7 +58,8 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
   if (Number.isFinite(declared) && declared > maxTotal) return Promise.reject(tooLarge(spec.maxFileBytes))
 
   return new Promise((resolve, reject) => {
-    const fields: Record<string, string> = {}
+    const fields: Record<string, string | string[]> = {}
+    const listFields = spec.fields.filter(name => name.endsWith('[]'))
     let received = 0
     let settled = false
     let parsed = false
@@ -124,9 +128,9 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
         limits: {
           fieldNameSize: 64,
           fieldSize: FIELD_MAX_BYTES,
-          fields: spec.fields.length,
+          fields: spec.fields.length + listFields.length * (LIST_FIELD_MAX_ITEMS - 1),
           files: 1,
-          parts: spec.fields.length + 1,
+          parts: spec.fields.length + listFields.length * (LIST_FIELD_MAX_ITEMS - 1) + 1,
           headerPairs: 16,
           headerSize: 8 * 1024
         }
@@ -141,6 +145,12 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
       if (spec.fileFields.includes(name)) return fail(new ValidationFailed(`body.${name} must be a file`))
       if (!spec.fields.includes(name)) return fail(new ValidationFailed(`body.${name} is not allowed`))
       if (valueTruncated) return fail(new ValidationFailed(`body.${name} must NOT be longer than ${FIELD_MAX_BYTES} bytes`))
+      if (listFields.includes(name)) {
+        const list = (fields[name] ??= []) as string[]
+        if (list.length >= LIST_FIELD_MAX_ITEMS) return fail(new ValidationFailed(`body.${name} must NOT have more than ${LIST_FIELD_MAX_ITEMS} items`))
+        list.push(value)
+        return
+      }
       if (Object.hasOwn(fields, name)) return fail(new ValidationFailed(`body.${name} must be sent once`))
       fields[name] = value
     })

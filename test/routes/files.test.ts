@@ -48,7 +48,7 @@ t.test('every accepted file kind is stored upstream and indexed with the type it
     const res = await upload(app, [{ name: 'file', filename, type, data }])
     t.equal(res.statusCode, 201, filename)
     const file = res.json()
-    t.same(Object.keys(file).sort(), ['bytes', 'created_at', 'filename', 'id', 'object', 'purpose'])
+    t.same(Object.keys(file).sort(), ['bytes', 'created_at', 'filename', 'id', 'object', 'purpose', 'status', 'status_details'])
     t.match(file, { object: 'file', filename: shown, bytes: data.length, purpose: 'user_data' })
     t.match(file.id, /^file-/)
     t.match(await app.store.getFile(file.id), { owner: 'alice', mime, bytes: data.length }, `${filename} indexed as ${mime}`)
@@ -56,7 +56,21 @@ t.test('every accepted file kind is stored upstream and indexed with the type it
   }
   const vision = await upload(app, [{ name: 'file', filename: 'a.png', data: png() }, { name: 'purpose', value: 'vision' }])
   t.equal(vision.json().purpose, 'vision')
-  t.equal(upstreamCalls(sim), cases.length + 1)
+  const assistants = await upload(app, [{ name: 'file', filename: 'notes.txt', data: text.plain() }, { name: 'purpose', value: 'assistants' }])
+  t.equal(assistants.json().purpose, 'user_data', 'Assistants-era purpose "assistants" is stored as user_data')
+  t.equal(upstreamCalls(sim), cases.length + 2)
+  const visionOnly = (await app.inject({ url: '/api/openai/files?purpose=vision', headers: alice })).json()
+  t.same(visionOnly.data.map((f: { id: string }) => f.id), [vision.json().id], '?purpose= lists only that purpose')
+  const userData = (await app.inject({ url: '/api/openai/files?purpose=assistants&limit=3', headers: alice })).json()
+  t.equal(userData.data.length, 3)
+  t.ok(userData.data.every((f: { purpose: string }) => f.purpose === 'user_data'))
+  t.equal(userData.has_more, true)
+  const rest = (await app.inject({ url: `/api/openai/files?purpose=user_data&limit=100&after=${userData.last_id}`, headers: alice })).json()
+  t.equal(userData.data.length + rest.data.length, cases.length + 1, 'the pages add up to every user_data file')
+  t.equal(rest.has_more, false)
+  const content = await app.inject({ url: `/api/openai/files/${vision.json().id}/content`, headers: alice })
+  t.equal(content.statusCode, 400)
+  t.match(content.json().message, /does not serve file downloads/)
   t.same(entriesIn(spool), [])
   t.same(sim.nonconforming(), [])
 })
@@ -84,7 +98,7 @@ t.test('refused: lying types (415), bad forms (400), oversize (413); nothing goe
     ['missing file', [{ name: 'purpose', value: 'vision' }], /^body\.file is required$/],
     ['two files', [file, file], /^Send one file per request$/],
     ['audio field', [{ ...file, name: 'audio' }], /^body\.audio is not allowed/],
-    ['bad purpose', [file, { name: 'purpose', value: 'fine-tune' }], /^body\.purpose must be one of "user_data", "vision"$/],
+    ['bad purpose', [file, { name: 'purpose', value: 'fine-tune' }], /^body\.purpose must be one of "user_data", "vision", "assistants"$/],
     ['unknown field', [file, { name: 'expires_after', value: '3600' }], /^body\.expires_after is not allowed$/]
   ]
   for (const [name, parts, message] of invalid) {

@@ -1,9 +1,15 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorResponses } from '../../../../schemas/common.ts'
-import { FileBodySchema, FileDeletedSchema, FileFieldsSchema, FileParamsSchema, FileSchema, type FileView } from '../../../../schemas/uploads.ts'
+import { API_ERRORS, IdempotencyHeadersSchema, ListOf, errorResponses } from '../../../../schemas/common.ts'
+import {
+  FileBodySchema, FileDeletedSchema, FileFieldsSchema, FileListQuerySchema, FileParamsSchema, FileSchema, type FileView
+} from '../../../../schemas/uploads.ts'
+import { ValidationFailed } from '../../../../services/errors.ts'
 import type { StoredReply } from '../../../../services/store/types.ts'
 
 const tags = ['Files']
+
+/** Assistants-era code uploads with purpose "assistants": the same thing as user_data here. */
+const storedPurpose = (purpose: 'user_data' | 'vision' | 'assistants') => purpose === 'assistants' ? 'user_data' : purpose
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { uploads, files, idempotency } = fastify
@@ -25,7 +31,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const upload = await uploads.receive(request, 'file')
     let answer: { replay: StoredReply } | { file: FileView }
     try {
-      const { purpose } = uploads.fields(FileFieldsSchema, upload.fields)
+      const purpose = storedPurpose(uploads.fields(FileFieldsSchema, upload.fields).purpose)
       // Claimed once the body is in, so the content hash is part of the request's fingerprint.
       const replay = await idempotency.begin(request, { purpose, filename: upload.filename, sha256: upload.sha256 })
       answer = replay ? { replay } : { file: await files.create(request.caller.id, upload, purpose) }
@@ -40,12 +46,13 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       operationId: 'listFiles',
-      summary: 'List the caller\'s files, newest first',
-      querystring: ListQuerySchema,
+      summary: 'List the caller\'s files, newest first (?purpose= for one purpose)',
+      querystring: FileListQuerySchema,
       response: { 200: ListOf(FileSchema), ...errorResponses(...API_ERRORS) }
     }
   }, async function (request) {
-    return files.list(request.caller.id, request.query)
+    const { purpose, ...page } = request.query
+    return files.list(request.caller.id, page, purpose && storedPurpose(purpose))
   })
 
   fastify.get('/:fileId', {
@@ -58,6 +65,19 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request) {
     return files.get(request.caller.id, request.params.fileId)
+  })
+
+  fastify.get('/:fileId/content', {
+    schema: {
+      tags,
+      operationId: 'getFileContent',
+      summary: 'Not served: the gateway does not serve file downloads (a 400 that says so)',
+      params: FileParamsSchema,
+      response: { ...errorResponses(...API_ERRORS, 404) }
+    }
+  }, async function (request) {
+    await files.get(request.caller.id, request.params.fileId)
+    throw new ValidationFailed('The gateway does not serve file downloads: files are uploaded for the assistants to read, and OpenAI does not return user_data files either')
   })
 
   fastify.delete('/:fileId', {
