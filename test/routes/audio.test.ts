@@ -357,6 +357,24 @@ t.test('whisper-1: the duration OpenAI bills is what is charged', async t => {
   t.same(sim.nonconforming(), [])
 })
 
+t.test("what the official SDK sends on its own is accepted: model, temperature, timestamp_granularities[], verbose_json", async t => {
+  const { sim, app } = await setup(t, { TRANSCRIPTION_MODELS: 'gpt-4o-mini-transcribe' })
+  const audio = { name: 'audio', filename: 'a.wav', data: wav() }
+  const legacy = await transcribe(app, [audio, { name: 'model', value: 'whisper-1' }, { name: 'temperature', value: '0.2' }])
+  t.equal(legacy.statusCode, 200)
+  t.equal(legacy.json().model, 'gpt-transcribe', 'a model outside the allow-list is answered by the configured one, and the answer says so')
+  const chosen = await transcribe(app, [audio, { name: 'model', value: 'gpt-4o-mini-transcribe' }])
+  t.equal(chosen.json().model, 'gpt-4o-mini-transcribe', 'a model of the allow-list is used')
+  const verbose = await transcribe(app, [audio, { name: 'response_format', value: 'verbose_json' },
+    { name: 'timestamp_granularities[]', value: 'segment' }, { name: 'timestamp_granularities[]', value: 'word' }])
+  t.equal(verbose.statusCode, 200)
+  t.match(verbose.json(), { text: /^Transcript /, model: 'gpt-transcribe', segments: [] })
+  t.type(verbose.json().duration, 'number', 'verbose answers carry the duration')
+  const repeated = await transcribe(app, [audio, ...Array.from({ length: 5 }, () => ({ name: 'timestamp_granularities[]', value: 'word' }))])
+  t.equal(repeated.statusCode, 400, 'a list field is bounded')
+  t.same(sim.nonconforming(), [], 'only conforming transcription requests went upstream')
+})
+
 t.test('uploads have their own per-user rate bucket; a normal upload keeps the connection alive', async t => {
   const { app } = await setup(t, { RATE_LIMIT_UPLOADS_MAX: '2' })
   const url = await listen(app)
