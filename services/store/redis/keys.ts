@@ -38,7 +38,6 @@ export type RedisKeys = ReturnType<typeof redisKeys>
 export function redisKeys (prefix: string) {
   const k = (type: keyof typeof KEY_TYPES) => (id: string) => prefix + KEY_TYPES[type] + id
   return {
-    prefix,
     thread: k('thread'),
     threads: k('threads'),
     messages: k('messages'),
