@@ -305,3 +305,30 @@ t.test('message pages are served from cache while the thread is unchanged, and n
   t.match(metrics, /message_cache_entries [1-9]/, 'the cache size is a metric')
   t.match(metrics, /message_cache_bytes [1-9]/)
 })
+
+t.test('cached message pages are read upstream again after 30 s; MESSAGE_CACHE_MB=0 turns the cache off', async t => {
+  const sim = await startSim(t)
+  let now = Date.now()
+  const app = await build(t, sim, { clock: () => now })
+  const off = await build(t, sim, { env: { MESSAGE_CACHE_MB: '0' } })
+  const upstreamLists = () => sim.counters()['GET /v1/conversations/{conversation_id}/items'] ?? 0
+  const threadIn = async (gateway: typeof app) => (await gateway.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: 'hi' }] } })).json().id
+  const list = (gateway: typeof app, id: string) => gateway.inject({ url: `/api/openai/threads/${id}/messages`, headers: alice })
+
+  const cached = await threadIn(app)
+  await list(app, cached)
+  const calls = upstreamLists()
+  now += 29_999
+  await list(app, cached)
+  t.equal(upstreamLists(), calls, 'still served from the cache just before 30 s')
+  now += 2
+  t.equal((await list(app, cached)).json().data[0].content[0].text.value, 'hi')
+  t.equal(upstreamLists(), calls + 1, 'read upstream again after 30 s')
+
+  const uncached = await threadIn(off)
+  const before = upstreamLists()
+  await list(off, uncached)
+  await list(off, uncached)
+  t.equal(upstreamLists(), before + 2, 'with the cache off, every read goes upstream')
+  t.match((await off.inject({ url: '/metrics' })).body, /message_cache_entries 0/)
+})
