@@ -1,3 +1,11 @@
+// Kept, JSON check included: "JSON must parse, else 415" is part of the upload contract (README, Uploads;
+// pinned by test/routes/files.test.ts and test/services/uploads/inspector.test.ts), and like every other
+// format check it is decided while the bytes stream in, so a bad upload is stopped at its first wrong byte
+// and memory stays flat. The alternative, JSON.parse of the spooled file, measured on a 20 MiB upload:
+// about 45 MiB held per upload while it parses, and a verdict only after the last byte; this check held
+// 0.2 MiB at any point and took 0.7-0.9 s (JSON.parse alone: 1.0-1.4 s). No streaming JSON
+// validator is among the dependencies. The UTF-8 and control-byte checks are what "is text" means: sniff.ts
+// finds no signature for text and leaves the decision here.
 import type { TextKind } from './media-types.ts'
 
 /** Deeper JSON is refused: the parser state must not grow with the upload. */
