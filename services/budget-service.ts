@@ -26,7 +26,6 @@ export function loadPrices (path = BUNDLED_PRICES_FILE): PriceTable {
   return loadJsonFile<PriceTable>('PRICES_FILE', path, PricesFileSchema)
 }
 
-
 export function estimateCost (prices: PriceTable, model: string, usage: TokenUsage, audioSeconds = 0): number {
   const price = prices.models[model]
   if (!price) return 0
@@ -79,7 +78,6 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
 
   return {
     today,
-    limits,
     /** Reserves tokens for one upstream response; throws 429 BUDGET_EXCEEDED when it does not fit. */
     async reserveTokens (r: { id: string, user: string, assistant: string, tokens: number, assistantCap: number, expiresAt: number }): Promise<void> {
       const result = await store.reserveBudget(

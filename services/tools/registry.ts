@@ -118,7 +118,6 @@ export function createToolRegistry (options: ToolRegistryOptions) {
 
   return {
     has: (name: string) => tools.has(name),
-    names: () => [...tools.keys()],
     /** Function tool definitions for the upstream request, in the assistant's order. */
     definitions (names: string[]): FunctionTool[] {
       return names.flatMap(name => {
