@@ -1,3 +1,10 @@
+// Hand-written rather than music-metadata (v12, parseFile with duration: true), measured on the fixtures
+// (test/fixtures/media, examples/samples; expected figures from ffprobe): this file gets 19 of 19 right,
+// music-metadata 11. It has no length for the WebM browsers record live (no Duration: the SPA's voice
+// button), a WAV whose recorder wrote 0 as the data size, MP3 without a Xing header, MPEG-2 layer II or a
+// WebM cut mid-stream, and says 0.228 s for the 0.1 s M4A/MP4 (a fragmented MP4 that states nothing
+// included). It also reads more: 25 MiB of CBR MP3 took 1.2 ms and a few KiB here, 11 ms with parseFile
+// and 520 ms reading all 25 MiB with parseStream.
 import { open, type FileHandle } from 'node:fs/promises'
 import type { AudioKind } from './media-types.ts'
 

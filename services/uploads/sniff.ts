@@ -1,3 +1,9 @@
+// Hand-written rather than file-type (v22, fileTypeFromBuffer on the same 4 KiB), measured on 45 samples
+// (the cases of test/services/uploads/sniff.test.ts, every file of test/fixtures/media and examples/samples):
+// this file identifies all 45; file-type takes two lookalikes for MP3 (one frame header followed by garbage,
+// and a single frame cut short), since it does not look for a second frame. It is also synchronous and about
+// ten times faster (2.3 µs against 27.5 µs an identification), and the text fallback (no signature, no NUL)
+// would stay here anyway.
 import type { AudioKind, BinaryFileKind } from './media-types.ts'
 
 /** Enough for every signature below, including two MPEG frames (the longest is 2 881 bytes). */
