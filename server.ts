@@ -1,3 +1,5 @@
+// First, so a Node older than `engines` is refused in one line before anything else loads.
+import './node-version.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'

@@ -198,7 +198,8 @@ export async function startGateway (sim: SimulatorService, options: GatewayOptio
 export async function startPortkey (): Promise<Service> {
   const port = await freePort()
   const url = `http://127.0.0.1:${port}`
-  const server = join(ROOT, 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js')
+  // bench/package.json, installed by npm run bench: the gateway's own install does not carry it.
+  const server = join(ROOT, 'bench', 'node_modules', '@portkey-ai', 'gateway', 'build', 'start-server.js')
   const service = spawnService('portkey', [
     '--import', join(ROOT, 'bench', 'harness', 'loopback-only.ts'), server, `--port=${port}`, '--headless'
   ], { NODE_ENV: 'production' }, ROOT, url)
