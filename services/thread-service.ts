@@ -116,7 +116,6 @@ export function createThreadService ({ openai, store, config, log, clock }: Thre
   return {
     ownedThread,
     ownedFiles,
-    ownerHash,
     /** Size of the message page cache, for metrics. */
     messageCache: { get bytes () { return pages?.calculatedSize ?? 0 }, get entries () { return pages?.size ?? 0 } },
 
