@@ -1,6 +1,38 @@
-import { Type, type Static, AssistantIdSchema, UnixTimeSchema } from './common.ts'
+import { Type, type Static, AssistantIdSchema, MetadataSchema, UnixTimeSchema } from './common.ts'
 
 const ToolNameSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' })
+
+const JsonSchemaObject = Type.Object({ type: Type.Literal('object') }, { additionalProperties: true })
+
+/**
+ * A function the SPA runs itself, as Assistants-era function tools were: a call pauses the run in
+ * requires_action until the client submits its output.
+ */
+export const ClientToolSchema = Type.Object({
+  name: ToolNameSchema,
+  description: Type.String({ maxLength: 1024, default: '' }),
+  parameters: JsonSchemaObject
+}, { additionalProperties: false })
+export type ClientTool = Static<typeof ClientToolSchema>
+
+/** An id an SPA may still use for a profile (e.g. the retired asst_… id it has in its configuration). */
+export const AssistantAliasSchema = Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9][A-Za-z0-9_-]*$' })
+
+/** The Responses text format a run answers in (the Assistants API's response_format). */
+export const ResponseFormatSchema = Type.Union([
+  Type.Literal('auto'),
+  Type.Object({ type: Type.Union([Type.Literal('text'), Type.Literal('json_object')]) }, { additionalProperties: false }),
+  Type.Object({
+    type: Type.Literal('json_schema'),
+    json_schema: Type.Object({
+      name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-zA-Z0-9_-]+$' }),
+      description: Type.Optional(Type.String({ maxLength: 1024 })),
+      schema: Type.Optional(Type.Object({}, { additionalProperties: true, maxProperties: 256 })),
+      strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()]))
+    }, { additionalProperties: false })
+  }, { additionalProperties: false })
+], { description: 'auto (plain text), text, json_object, or json_schema with a JSON Schema' })
+export type ResponseFormat = Static<typeof ResponseFormatSchema>
 
 /** What an admin sends to PUT /assistants/:id (and what each profile of the agents file holds). */
 export const AssistantBodySchema = Type.Object({
@@ -8,16 +40,27 @@ export const AssistantBodySchema = Type.Object({
   description: Type.String({ maxLength: 1024, default: '' }),
   model: Type.String({ minLength: 1, maxLength: 128 }),
   instructions: Type.String({ maxLength: 32_000 }),
-  tools: Type.Array(ToolNameSchema, { maxItems: 32, uniqueItems: true, default: [] }),
+  tools: Type.Array(ToolNameSchema, { maxItems: 32, uniqueItems: true, default: [], description: 'server-side tools (built-in or webhook), by name' }),
+  client_tools: Type.Array(ClientToolSchema, { maxItems: 32, default: [], description: 'functions the SPA runs: a call pauses the run in requires_action' }),
   temperature: Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()], { default: null, description: 'default when the run does not set one' }),
   top_p: Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()], { default: null }),
   accepts_sampling: Type.Boolean({ default: true, description: 'false for models that reject temperature/top_p (reasoning models): they are then not sent' }),
   max_output_tokens: Type.Integer({ minimum: 16, maximum: 128_000, description: 'cap for runs of this assistant' }),
-  daily_token_cap: Type.Integer({ minimum: 0, default: 0, description: 'tokens per day for this assistant across all users; 0 = none' })
+  daily_token_cap: Type.Integer({ minimum: 0, default: 0, description: 'tokens per day for this assistant across all users; 0 = none (at least max_output_tokens otherwise)' }),
+  aliases: Type.Array(AssistantAliasSchema, { maxItems: 16, uniqueItems: true, default: [], description: 'other ids that resolve to this profile as assistant_id (e.g. the retired asst_… ids an SPA still sends)' }),
+  accepts_additional_instructions: Type.Boolean({ default: false, description: 'whether a run may add additional_instructions to the profile\'s' }),
+  response_format: Type.Union([ResponseFormatSchema, Type.Null()], { default: null, description: 'the text format runs answer in unless a run sets one; null = auto' }),
+  metadata: Type.Optional(MetadataSchema)
 }, { additionalProperties: false })
 export type AssistantBody = Static<typeof AssistantBodySchema>
 
-const JsonSchemaObject = Type.Object({ type: Type.Literal('object') }, { additionalProperties: true })
+/** A profile as the gateway keeps it (the agents file's entries, and what admins save). */
+export const AssistantProfileSchema = Type.Object({
+  id: AssistantIdSchema,
+  ...AssistantBodySchema.properties,
+  created_at: Type.Optional(UnixTimeSchema)
+}, { additionalProperties: false })
+export type AssistantProfile = Static<typeof AssistantProfileSchema>
 
 export const WebhookToolSchema = Type.Object({
   name: ToolNameSchema,
@@ -31,31 +74,52 @@ export type WebhookTool = Static<typeof WebhookToolSchema>
 
 export const AgentsFileSchema = Type.Object({
   $comment: Type.Optional(Type.String()),
-  agents: Type.Array(Type.Object({ id: AssistantIdSchema, ...AssistantBodySchema.properties }, { additionalProperties: false }), { minItems: 1, maxItems: 100 }),
+  agents: Type.Array(AssistantProfileSchema, { minItems: 1, maxItems: 100 }),
   tools: Type.Array(WebhookToolSchema, { default: [], maxItems: 100 })
 }, { additionalProperties: false })
 
-export const AssistantParamsSchema = Type.Object({ assistantId: AssistantIdSchema })
+/** Reads take a profile id or an alias; writes (PUT) name a profile id. */
+export const AssistantParamsSchema = Type.Object({ assistantId: AssistantAliasSchema })
+export const AssistantIdParamsSchema = Type.Object({ assistantId: AssistantIdSchema })
 
+/** A tool as the Assistants API showed it: the function definition, never a webhook tool's URL. */
+export const AssistantToolSchema = Type.Object({
+  type: Type.Literal('function'),
+  function: Type.Object({
+    name: Type.String(),
+    description: Type.String(),
+    parameters: Type.Object({}, { additionalProperties: true })
+  })
+})
+
+export type AssistantTool = Static<typeof AssistantToolSchema>
+
+const NullableNumber = Type.Union([Type.Number(), Type.Null()])
+
+/** What every user sees of a profile: the Assistants API's object, without the prompt. */
 export const AssistantPublicSchema = Type.Object({
   id: Type.String(),
   object: Type.Literal('assistant'),
-  name: Type.String(),
-  description: Type.String(),
-  model: Type.String()
-})
-
-export const AssistantAdminSchema = Type.Object({
-  id: Type.String(),
-  object: Type.Literal('assistant'),
+  created_at: UnixTimeSchema,
   name: Type.String(),
   description: Type.String(),
   model: Type.String(),
+  instructions: Type.Null({ description: 'a profile\'s prompt is shown to admins only' }),
+  tools: Type.Array(AssistantToolSchema),
+  metadata: Type.Record(Type.String(), Type.String()),
+  temperature: NullableNumber,
+  top_p: NullableNumber,
+  response_format: Type.Union([ResponseFormatSchema, Type.Null()])
+})
+
+/** The admin view adds the whole profile. */
+export const AssistantAdminSchema = Type.Object({
+  ...AssistantPublicSchema.properties,
   instructions: Type.String(),
-  tools: Type.Array(Type.String()),
-  temperature: Type.Union([Type.Number(), Type.Null()]),
-  top_p: Type.Union([Type.Number(), Type.Null()]),
+  tool_names: Type.Array(Type.String(), { description: 'the profile\'s server-side tools, by name' }),
+  aliases: Type.Array(Type.String()),
   accepts_sampling: Type.Boolean(),
+  accepts_additional_instructions: Type.Boolean(),
   max_output_tokens: Type.Integer(),
   daily_token_cap: Type.Integer(),
   version: Type.Integer(),
@@ -70,3 +134,52 @@ export const AssistantDeletedSchema = Type.Object({
   object: Type.Literal('assistant.deleted'),
   deleted: Type.Literal(true)
 })
+
+/** A function tool as the Assistants API's assistants.create/update take it. */
+const SdkFunctionToolSchema = Type.Object({
+  type: Type.Literal('function'),
+  function: Type.Object({
+    name: ToolNameSchema,
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    parameters: Type.Optional(Type.Object({}, { additionalProperties: true })),
+    strict: Type.Optional(Type.Union([Type.Boolean(), Type.Null()]))
+  }, { additionalProperties: false })
+}, { additionalProperties: false })
+/** OpenAI-hosted tools of the Assistants API: not available through the gateway (refused by name). */
+const HostedToolSchema = Type.Object({ type: Type.Union([Type.Literal('code_interpreter'), Type.Literal('file_search')]) }, { additionalProperties: true })
+
+const NullableString = (max: number) => Type.Union([Type.String({ maxLength: max }), Type.Null()])
+
+/**
+ * POST /assistants (admin): the Assistants API's assistants.create body, plus the gateway's own profile
+ * settings. A function tool named like a configured server-side tool refers to it; any other function
+ * tool is a client tool — so an Assistants-era definition, pasted as it was, behaves as it did.
+ */
+export const AssistantCreateBodySchema = Type.Object({
+  id: Type.Optional(AssistantIdSchema),
+  model: Type.String({ minLength: 1, maxLength: 128 }),
+  name: Type.Optional(NullableString(128)),
+  description: Type.Optional(NullableString(1024)),
+  instructions: Type.Optional(NullableString(32_000)),
+  tools: Type.Optional(Type.Array(Type.Union([SdkFunctionToolSchema, HostedToolSchema]), { maxItems: 64 })),
+  metadata: Type.Optional(Type.Union([MetadataSchema, Type.Null()])),
+  temperature: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 2 }), Type.Null()])),
+  top_p: Type.Optional(Type.Union([Type.Number({ minimum: 0, maximum: 1 }), Type.Null()])),
+  response_format: Type.Optional(Type.Union([ResponseFormatSchema, Type.Null()])),
+  tool_resources: Type.Optional(Type.Union([Type.Object({}, { additionalProperties: true }), Type.Null()])),
+  reasoning_effort: Type.Optional(Type.Union([Type.String({ maxLength: 16 }), Type.Null()])),
+  aliases: Type.Optional(AssistantBodySchema.properties.aliases),
+  max_output_tokens: Type.Optional(AssistantBodySchema.properties.max_output_tokens),
+  daily_token_cap: Type.Optional(AssistantBodySchema.properties.daily_token_cap),
+  accepts_sampling: Type.Optional(Type.Boolean()),
+  accepts_additional_instructions: Type.Optional(Type.Boolean())
+}, { additionalProperties: false })
+export type AssistantCreateBody = Static<typeof AssistantCreateBodySchema>
+
+/** POST /assistants/:id (admin): assistants.update, every field optional; what is not sent is kept. */
+const { id: _id, ...updatable } = AssistantCreateBodySchema.properties
+export const AssistantUpdateBodySchema = Type.Object({
+  ...updatable,
+  model: Type.Optional(AssistantCreateBodySchema.properties.model)
+}, { additionalProperties: false })
+export type AssistantUpdateBody = Static<typeof AssistantUpdateBodySchema>

@@ -50,9 +50,8 @@ export function ListOf<T extends TSchema> (item: T) {
   })
 }
 
-const ListEnvelopeSchema = ListOf(Type.Unknown())
 /** A page of a list as the API answers it: the envelope of ListOf, with `data` of T. */
-export type ListPage<T> = Omit<Static<typeof ListEnvelopeSchema>, 'data'> & { data: T[] }
+export type ListPage<T> = Omit<Static<ReturnType<typeof ListOf<TSchema>>>, 'data'> & { data: T[] }
 
 export function listPage<T extends { id: string }> (data: T[], hasMore: boolean): ListPage<T> {
   return { object: 'list', data, first_id: data[0]?.id ?? null, last_id: data.at(-1)?.id ?? null, has_more: hasMore }

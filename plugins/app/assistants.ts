@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { createAssistantService, loadAgentsFile, type AssistantService } from '../../services/assistant-service.ts'
+import { loadAgentsFile } from '../../services/assistants/agents-file.ts'
+import { createAssistantService, type AssistantService } from '../../services/assistants/service.ts'
 
 declare module 'fastify' {
   interface FastifyInstance { assistants: AssistantService }

@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
-import { loadAgentsFile } from '../../services/assistant-service.ts'
+import { loadAgentsFile } from '../../services/assistants/agents-file.ts'
 import { builtinTools } from '../../services/tools/builtins.ts'
 import { createToolRegistry, type ToolRegistry } from '../../services/tools/registry.ts'
 

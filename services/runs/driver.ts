@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Response, ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
-import type { AssistantService } from '../assistant-service.ts'
+import type { AssistantService } from '../assistants/service.ts'
 import type { BudgetService } from '../budget-service.ts'
 import type { Config } from '../config.ts'
 import { StoreUnavailable, isGatewayError } from '../errors.ts'
@@ -290,7 +290,9 @@ export function createRunDriver (deps: RunDriverDeps) {
     const now = seconds()
     const messages = response.output.filter(o => o.type === 'message')
     if (messages.length > 0) {
-      await store.putMessages(messages.map(m => ({ thread_id: run.thread_id, item_id: m.id, created_at: now, run_id: run.id, attachments: [] })))
+      await store.putMessages(messages.map(m => ({
+        thread_id: run.thread_id, item_id: m.id, created_at: now, run_id: run.id, attachments: [], metadata: null, assistant_id: run.assistant_type
+      })))
     }
     ctx.messages.finish(run, response)
     // The conversation now holds this response's input and output: the next one reads about that much.

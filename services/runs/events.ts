@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events'
 
 /** What a streaming client sees, in the contract's event names (data is a complete JSON object). */
 export type RunEvent =
-  | { event: 'thread.run.created' | 'thread.run.in_progress' | 'thread.run.completed' | 'thread.run.incomplete' | 'thread.run.failed' | 'thread.run.cancelled', data: object }
-  | { event: 'thread.message.created' | 'thread.message.completed', data: object }
+  | { event: 'thread.run.created' | 'thread.run.queued' | 'thread.run.in_progress' | 'thread.run.completed' | 'thread.run.incomplete' | 'thread.run.failed' | 'thread.run.cancelled', data: object }
+  | { event: 'thread.message.created' | 'thread.message.in_progress' | 'thread.message.completed', data: object }
   | { event: 'thread.message.delta', data: { id: string, object: 'thread.message.delta', delta: { content: Array<{ index: number, type: 'text', text: { value: string } }> } } }
   | { event: 'error', data: object }
 

@@ -2,12 +2,13 @@ import { randomBytes } from 'node:crypto'
 import { hostname } from 'node:os'
 import type { FastifyBaseLogger } from 'fastify'
 import type OpenAI from 'openai'
-import type { AssistantService } from '../assistant-service.ts'
+import type { AssistantService } from '../assistants/service.ts'
 import type { BudgetService } from '../budget-service.ts'
 import type { Config } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
 import type { Store } from '../store/types.ts'
-import type { ThreadService } from '../thread-service.ts'
+import type { ThreadAccess } from '../threads/access.ts'
+import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import { createRunDriver } from './driver.ts'
 import { createRunEvents } from './events.ts'
@@ -20,7 +21,8 @@ import { createRunWatcher } from './watch.ts'
 export interface RunsDeps {
   openai: OpenAI
   store: Store
-  threads: ThreadService
+  access: ThreadAccess
+  messages: MessageService
   assistants: AssistantService
   budgets: BudgetService
   tools: ToolRegistry

@@ -3,8 +3,6 @@ import type { RunRecord } from '../store/types.ts'
 import type { RunEvent } from './events.ts'
 import { messageView } from './views.ts'
 
-type RunRef = Pick<RunRecord, 'id' | 'thread_id'>
-
 /** The stream event that carries a response's end (it has no event for a cancelled one). */
 export function endsResponse (event: ResponseStreamEvent): event is Extract<ResponseStreamEvent, { type: 'response.completed' | 'response.failed' | 'response.incomplete' }> {
   return event.type === 'response.completed' || event.type === 'response.failed' || event.type === 'response.incomplete'
@@ -13,24 +11,33 @@ export function endsResponse (event: ResponseStreamEvent): event is Extract<Resp
 /** The text of each content part of a message, by the part's index (a refusal has none). */
 const partTexts = (message: ResponseOutputMessage) => message.content.map(part => part.type === 'output_text' ? part.text : '')
 
-const answer = (run: RunRef, id: string, texts: string[], now: number) =>
-  messageView({ id, thread_id: run.thread_id, role: 'assistant', run_id: run.id, created_at: now, texts: texts.filter(text => text !== '') })
+type RunRef = Pick<RunRecord, 'id' | 'thread_id' | 'assistant_type'>
+
+/** The assistant message a run is writing: in progress until its item is done. */
+const answer = (run: RunRef, id: string, texts: string[], now: number, status: 'in_progress' | 'completed') =>
+  messageView({ id, thread_id: run.thread_id, role: 'assistant', run_id: run.id, assistant_id: run.assistant_type, created_at: now, status, texts: texts.filter(text => text !== '') })
 
 function deltaEvent (itemId: string, index: number, text: string): RunEvent {
   return { event: 'thread.message.delta', data: { id: itemId, object: 'thread.message.delta', delta: { content: [{ index, type: 'text', text: { value: text } }] } } }
 }
 
-/** The contract's message event for an upstream stream event, if it is one the SPA sees. */
-function messageEventOf (event: ResponseStreamEvent, run: RunRef, now: number): RunEvent | null {
+/** A message starts as the Assistants API started one: created, then in progress. */
+function started (run: RunRef, id: string, now: number): RunEvent[] {
+  const data = answer(run, id, [], now, 'in_progress')
+  return [{ event: 'thread.message.created', data }, { event: 'thread.message.in_progress', data }]
+}
+
+/** The contract's message events for an upstream stream event (none for most). */
+function messageEventsOf (event: ResponseStreamEvent, run: RunRef, now: number): RunEvent[] {
   switch (event.type) {
     case 'response.output_item.added':
-      return event.item.type === 'message' ? { event: 'thread.message.created', data: answer(run, event.item.id, [], now) } : null
+      return event.item.type === 'message' ? started(run, event.item.id, now) : []
     case 'response.output_text.delta':
-      return deltaEvent(event.item_id, event.content_index, event.delta)
+      return [deltaEvent(event.item_id, event.content_index, event.delta)]
     case 'response.output_item.done':
-      return event.item.type === 'message' ? { event: 'thread.message.completed', data: answer(run, event.item.id, partTexts(event.item), now) } : null
+      return event.item.type === 'message' ? [{ event: 'thread.message.completed', data: answer(run, event.item.id, partTexts(event.item), now, 'completed') }] : []
     default:
-      return null
+      return []
   }
 }
 
@@ -56,8 +63,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
         sent.delete(event.item.id)
         completed.add(event.item.id)
       }
-      const mapped = messageEventOf(event, run, now())
-      if (mapped) emit(mapped)
+      for (const mapped of messageEventsOf(event, run, now())) emit(mapped)
     },
     /** Sends what was not sent of the messages of a response that has ended. */
     finish (run: RunRef, response: Response): void {
@@ -67,7 +73,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
         if (completed.delete(item.id)) continue
         const parts = sent.get(item.id)
         sent.delete(item.id)
-        if (!parts) emit({ event: 'thread.message.created', data: answer(run, item.id, [], now()) })
+        if (!parts) started(run, item.id, now()).forEach(emit)
         const texts = partTexts(item)
         texts.forEach((text, index) => {
           const before = parts?.[index] ?? ''
@@ -75,7 +81,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
           // does not rewrite text), message.completed still carries the final text.
           if (text.length > before.length && text.startsWith(before)) emit(deltaEvent(item.id, index, text.slice(before.length)))
         })
-        emit({ event: 'thread.message.completed', data: answer(run, item.id, texts, now()) })
+        emit({ event: 'thread.message.completed', data: answer(run, item.id, texts, now(), 'completed') })
       }
     }
   }

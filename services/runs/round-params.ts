@@ -1,5 +1,7 @@
-import type { FunctionTool, ResponseCreateParamsBase, ResponseInputItem } from 'openai/resources/responses/responses'
+import type { FunctionTool, ResponseCreateParamsBase, ResponseInputItem, ResponseTextConfig, ToolChoiceOptions, ToolChoiceFunction } from 'openai/resources/responses/responses'
 import type { AssistantProfile, RunRecord } from '../store/types.ts'
+import type { ResponseFormat } from '../../schemas/assistants.ts'
+import type { ToolChoice } from '../../schemas/runs.ts'
 
 export interface RoundInput {
   run: RunRecord
@@ -13,18 +15,37 @@ export interface RoundInput {
   streamed: boolean
 }
 
+/** The Assistants API's response_format as the Responses API's text format ('auto': none sent). */
+function textFormat (format: ResponseFormat | null): ResponseTextConfig | null {
+  if (format === null || format === 'auto') return null
+  if (format.type !== 'json_schema') return { format: { type: format.type } }
+  const { name, description, schema, strict } = format.json_schema
+  return { format: { type: 'json_schema', name, schema: (schema ?? {}) as Record<string, unknown>, ...(description ? { description } : {}), ...(strict !== undefined && strict !== null ? { strict } : {}) } }
+}
+
+function toolChoice (choice: ToolChoice): ToolChoiceOptions | ToolChoiceFunction {
+  return typeof choice === 'string' ? choice : { type: 'function', name: choice.function.name }
+}
+
 /**
  * The upstream request of one round: a background response on the thread's conversation, stored, with
  * the profile's instructions, model and tools and the run's own settings. The one place a run's
  * parameters are mapped onto the Responses API.
  */
 export function roundParams ({ run, profile, round, input, tools, streamed }: RoundInput): ResponseCreateParamsBase {
+  const text = textFormat(run.response_format)
+  // The Responses API has no prompt-token cap: a cap, like truncation_strategy, means "cut the thread to fit".
+  const truncate = run.truncation_strategy !== null || run.max_prompt_tokens !== null
   return {
     model: profile.model,
-    instructions: profile.instructions,
+    instructions: run.additional_instructions ? `${profile.instructions}\n\n${run.additional_instructions}` : profile.instructions,
     conversation: run.thread_id,
     ...(input.length > 0 ? { input } : {}),
-    ...(tools.length > 0 ? { tools, tool_choice: 'auto' as const, parallel_tool_calls: true } : {}),
+    ...(tools.length > 0
+      ? { tools, tool_choice: run.tool_choice === null ? 'auto' as const : toolChoice(run.tool_choice), parallel_tool_calls: run.parallel_tool_calls ?? true }
+      : {}),
+    ...(text ? { text } : {}),
+    ...(truncate ? { truncation: 'auto' as const } : {}),
     max_output_tokens: run.max_output_tokens ?? profile.max_output_tokens,
     ...(run.temperature !== null ? { temperature: run.temperature } : {}),
     ...(run.top_p !== null ? { top_p: run.top_p } : {}),

@@ -1,19 +1,23 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type OpenAI from 'openai'
-import type { AssistantService } from '../assistant-service.ts'
+import type { AssistantService } from '../assistants/service.ts'
+import { toolObjects } from '../assistants/views.ts'
 import type { BudgetService } from '../budget-service.ts'
 import type { Config } from '../config.ts'
 import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { newRunRecord } from '../store/records.ts'
 import { isActiveRunStatus, type RunRecord, type Store } from '../store/types.ts'
-import type { ThreadService } from '../thread-service.ts'
+import type { ThreadAccess } from '../threads/access.ts'
+import { estimateTokens, messageFileIds } from '../threads/items.ts'
+import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { Run } from '../../schemas/runs.ts'
 import type { RunDriver } from './driver.ts'
 import type { RunEvents } from './events.ts'
 import { followRun } from './follow.ts'
+import type { RunRequest } from './request.ts'
 import type { RunEventSource } from './sse.ts'
 import { estimateInputTokens } from './usage.ts'
 import type { RunWatcher } from './watch.ts'
@@ -22,7 +26,8 @@ import { toRunView } from './views.ts'
 export interface RunServiceDeps {
   openai: OpenAI
   store: Store
-  threads: ThreadService
+  access: ThreadAccess
+  messages: MessageService
   assistants: AssistantService
   budgets: BudgetService
   tools: ToolRegistry
@@ -34,16 +39,6 @@ export interface RunServiceDeps {
   clock: () => number
 }
 
-/** What a caller asks of a new run (the wire names, so a refused field is named as the caller sent it). */
-export interface RunRequest {
-  assistant_type: string
-  temperature?: number
-  top_p?: number
-  max_output_tokens?: number
-  /** A client streams the run: its upstream responses are always created streamed. */
-  stream: boolean
-}
-
 const CANCEL_WAIT_MS = 3000
 const ended = (run: RunRecord) => !isActiveRunStatus(run.status)
 
@@ -52,11 +47,11 @@ const ended = (run: RunRecord) => !isActiveRunStatus(run.status)
  * budget), read, list, wait, cancel, and the sources of their event streams.
  */
 export function createRunService (deps: RunServiceDeps) {
-  const { openai, store, threads, assistants, budgets, tools, driver, events, watcher, config, log, clock } = deps
+  const { openai, store, access, messages, assistants, budgets, tools, driver, events, watcher, config, log, clock } = deps
   const threadLockTtlMs = config.RUN_MAX_DURATION_MS + 60_000
 
   async function ownedRun (userId: string, threadId: string, runId: string): Promise<RunRecord> {
-    await threads.ownedThread(userId, threadId)
+    await access.ownedThread(userId, threadId)
     const run = await store.getRun(runId)
     if (!run || run.thread_id !== threadId || run.owner !== userId) throw notFound('Run')
     return run
@@ -65,6 +60,17 @@ export function createRunService (deps: RunServiceDeps) {
   /** A run whose driver's lease has lapsed is picked up by whoever touches it. */
   function ensureDriven (run: RunRecord): void {
     if (isActiveRunStatus(run.status) && run.lease_expires_at <= clock() && !driver.isDriving(run.id)) driver.kick(run.id)
+  }
+
+  /** A run whose additional messages OpenAI did not take: failed before it started, its budget and thread freed. */
+  async function abandon (run: RunRecord): Promise<void> {
+    await budgets.release(run.reservation_id!)
+    await store.updateRun(run.id, {
+      status: 'failed',
+      failed_at: Math.floor(clock() / 1000),
+      reservation_id: null,
+      last_error: { code: 'upstream_error', message: 'OpenAI did not take the additional messages; the run did not start' }
+    }, null)
   }
 
   /** Waits up to `ms` for the run to end; the run as it is then. */
@@ -76,15 +82,27 @@ export function createRunService (deps: RunServiceDeps) {
     waitForEnd,
 
     async start (userId: string, threadId: string, request: RunRequest): Promise<RunRecord> {
-      const thread = await threads.ownedThread(userId, threadId)
-      const { profile, version } = await assistants.require(request.assistant_type)
+      const thread = await access.ownedThread(userId, threadId)
+      const { profile, version } = await assistants.require(request.assistant, request.assistantField)
       if (request.max_output_tokens !== undefined && request.max_output_tokens > profile.max_output_tokens) {
-        throw invalidArgument('max_output_tokens', `must be at most ${profile.max_output_tokens} for ${profile.id}`)
+        throw invalidArgument(request.max_output_field, `must be at most ${profile.max_output_tokens} for ${profile.id}`)
+      }
+      if (request.additional_instructions !== undefined && !profile.accepts_additional_instructions) {
+        throw invalidArgument('additional_instructions', `are not accepted by ${profile.id} (its profile sets accepts_additional_instructions: false)`)
+      }
+      const runTools = toolObjects(profile, tools)
+      const choice = request.tool_choice
+      if (typeof choice === 'object' && !runTools.some(t => t.function.name === choice.function.name)) {
+        throw invalidArgument('tool_choice', `names a function ${profile.id} does not have: ${choice.function.name}`)
       }
       const maxOutput = request.max_output_tokens ?? profile.max_output_tokens
       // Reasoning models reject sampling parameters: the SPA may still send them, they are not forwarded.
       const temperature = profile.accepts_sampling ? request.temperature ?? profile.temperature : null
       const topP = profile.accepts_sampling ? request.top_p ?? profile.top_p : null
+      const added = request.additional_messages
+      // Checked before the run exists (files must be the caller's), added once it holds the thread.
+      const prepared = await messages.prepare(userId, added)
+      const addedTokens = added.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0)
       const id = newId('run')
       const now = clock()
       const reservationId = `${id}:r0`
@@ -92,7 +110,7 @@ export function createRunService (deps: RunServiceDeps) {
         id: reservationId,
         user: userId,
         assistant: profile.id,
-        tokens: estimateInputTokens(thread.token_estimate, profile, JSON.stringify(tools.definitions(profile.tools)).length, []) + maxOutput,
+        tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(runTools).length, []) + maxOutput,
         assistantCap: profile.daily_token_cap,
         expiresAt: now + threadLockTtlMs
       })
@@ -113,7 +131,15 @@ export function createRunService (deps: RunServiceDeps) {
         // Born leased to this process, so another instance's sweeper never takes a run its creator
         // is about to drive (and stream to the client that asked for it).
         lease_owner: driver.workerId,
-        lease_expires_at: now + config.RUN_LEASE_MS
+        lease_expires_at: now + config.RUN_LEASE_MS,
+        metadata: request.metadata ?? {},
+        tools: runTools,
+        max_prompt_tokens: request.max_prompt_tokens ?? null,
+        truncation_strategy: request.truncation_strategy ?? null,
+        response_format: request.response_format ?? profile.response_format,
+        tool_choice: choice ?? null,
+        parallel_tool_calls: request.parallel_tool_calls ?? true,
+        additional_instructions: request.additional_instructions ?? null
       })
       let created
       try {
@@ -126,6 +152,15 @@ export function createRunService (deps: RunServiceDeps) {
         await budgets.release(reservationId)
         if (created.reason === 'thread_busy') throw withDetails(new ThreadBusy('A run is already active on this thread'), { retryAfterSeconds: 2 })
         throw withDetails(new TooManyActiveRuns(`You already have ${config.RUN_MAX_ACTIVE_PER_USER} runs in flight; wait for one to finish`), { retryAfterSeconds: 2 })
+      }
+      if (added.length > 0) {
+        // The run holds the thread from here: its messages go in before it starts, nobody else's between.
+        try {
+          await messages.commit(threadId, prepared)
+        } catch (err) {
+          await abandon(run)
+          throw err
+        }
       }
       driver.kick(id)
       return run
@@ -140,9 +175,16 @@ export function createRunService (deps: RunServiceDeps) {
     },
 
     async list (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Run>> {
-      await threads.ownedThread(userId, threadId)
+      await access.ownedThread(userId, threadId)
       const page = await store.listRuns(threadId, query)
-      return listPage(page.data.map(toRunView), page.hasMore)
+      return listPage(page.data.map(run => toRunView(run)), page.hasMore)
+    },
+
+    /** Replaces the run's metadata (the one thing about a run its caller may change). */
+    async update (userId: string, threadId: string, runId: string, metadata: Record<string, string> | null | undefined): Promise<RunRecord> {
+      const run = await ownedRun(userId, threadId, runId)
+      if (metadata === undefined) return run
+      return (await store.updateRun(runId, { metadata: metadata ?? {} }, null)) ?? run
     },
 
     /** Stops the run: the flag stops further rounds, the upstream cancel stops the current one. */
@@ -169,6 +211,7 @@ export function createRunService (deps: RunServiceDeps) {
         return emit => {
           const unsubscribe = events.subscribe(run.id, emit)
           emit({ event: 'thread.run.created', data: toRunView(run) })
+          emit({ event: 'thread.run.queued', data: toRunView(run) })
           return unsubscribe
         }
       }

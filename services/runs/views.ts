@@ -1,16 +1,20 @@
 import type { ConversationItem } from 'openai/resources/conversations/items'
 import type { Run } from '../../schemas/runs.ts'
 import type { Message } from '../../schemas/threads.ts'
-import { isActiveRunStatus, type RunRecord } from '../store/types.ts'
+import { attachmentsOf, isActiveRunStatus, type MessageAttachment, type MessageRecord, type RunRecord } from '../store/types.ts'
 
-/** The contract's Run object. */
-export function toRunView (run: RunRecord): Run {
+/**
+ * The contract's Run object. `instructions` is given for admins only: a profile's prompt is not shown
+ * to users.
+ */
+export function toRunView (run: RunRecord, instructions: string | null = null): Run {
   const ended = !isActiveRunStatus(run.status)
   return {
     id: run.id,
     object: 'thread.run',
     created_at: run.created_at,
     thread_id: run.thread_id,
+    assistant_id: run.assistant_type,
     assistant_type: run.assistant_type,
     model: run.model,
     status: run.status,
@@ -29,7 +33,18 @@ export function toRunView (run: RunRecord): Run {
       : null,
     temperature: run.temperature,
     top_p: run.top_p,
-    max_output_tokens: run.max_output_tokens
+    max_output_tokens: run.max_output_tokens,
+    max_completion_tokens: run.max_output_tokens,
+    max_prompt_tokens: run.max_prompt_tokens,
+    instructions,
+    tools: run.tools ?? [],
+    required_action: null,
+    expires_at: null,
+    metadata: run.metadata ?? {},
+    parallel_tool_calls: run.parallel_tool_calls ?? true,
+    response_format: run.response_format,
+    tool_choice: run.tool_choice,
+    truncation_strategy: run.truncation_strategy
   }
 }
 
@@ -39,33 +54,64 @@ export interface MessageFields {
   role: Message['role']
   /** Text of each content part, in order. */
   texts: string[]
+  status?: Message['status']
   created_at?: number | null
+  /** When it was completed (or cut off, for an incomplete one); defaults to created_at. */
+  ended_at?: number | null
+  incomplete_reason?: string
   run_id?: string | null
-  attachments?: string[]
+  assistant_id?: string | null
+  attachments?: MessageAttachment[]
+  metadata?: Record<string, string> | null
 }
 
 /** The contract's Message object: the one place its shape is spelled out. */
 export function messageView (m: MessageFields): Message {
+  const status = m.status ?? 'completed'
+  const createdAt = m.created_at ?? null
+  const endedAt = m.ended_at === undefined ? createdAt : m.ended_at
   return {
     id: m.id,
     object: 'thread.message',
-    created_at: m.created_at ?? null,
+    created_at: createdAt,
     thread_id: m.thread_id,
     role: m.role,
     run_id: m.run_id ?? null,
+    assistant_id: m.assistant_id ?? null,
+    status,
+    completed_at: status === 'completed' ? endedAt : null,
+    incomplete_at: status === 'incomplete' ? endedAt : null,
+    incomplete_details: status === 'incomplete' ? { reason: m.incomplete_reason ?? 'unknown' } : null,
     content: m.texts.map(value => ({ type: 'text' as const, text: { value, annotations: [] } })),
-    attachments: (m.attachments ?? []).map(file_id => ({ file_id }))
+    attachments: (m.attachments ?? []).map(a => ({ file_id: a.file_id, tools: a.tools })),
+    metadata: m.metadata ?? {}
   }
 }
 
-/** The Message of an upstream conversation item; items other than user and assistant messages are not messages. */
-export function messageFromItem (item: ConversationItem, threadId: string, seen?: { created_at: number, run_id: string | null }): Message | null {
-  if (item.type !== 'message' || (item.role !== 'user' && item.role !== 'assistant')) return null
+/** Conversation items shown as messages: user and assistant messages (not tool calls, not system text). */
+export const isMessage = (item: ConversationItem): item is Extract<ConversationItem, { type: 'message' }> & { role: 'user' | 'assistant' } =>
+  item.type === 'message' && (item.role === 'user' || item.role === 'assistant')
+
+/** The Message of an upstream conversation item, with what the gateway's message index knows of it. */
+export function messageFromItem (item: ConversationItem, threadId: string, indexed?: MessageRecord): Message | null {
+  if (!isMessage(item)) return null
   const texts: string[] = []
-  const attachments: string[] = []
+  const files: string[] = []
   for (const part of item.content) {
     if (part.type === 'input_text' || part.type === 'output_text' || part.type === 'text') texts.push(part.text)
-    else if ((part.type === 'input_file' || part.type === 'input_image') && part.file_id) attachments.push(part.file_id)
+    else if ((part.type === 'input_file' || part.type === 'input_image') && part.file_id) files.push(part.file_id)
   }
-  return messageView({ id: item.id, thread_id: threadId, role: item.role, texts, attachments, ...seen })
+  const status = item.status === 'in_progress' || item.status === 'incomplete' ? item.status : 'completed'
+  return messageView({
+    id: item.id,
+    thread_id: threadId,
+    role: item.role,
+    texts,
+    status,
+    created_at: indexed?.created_at,
+    run_id: indexed?.run_id,
+    assistant_id: indexed?.assistant_id,
+    metadata: indexed?.metadata,
+    attachments: indexed ? attachmentsOf(indexed) : files.map(id => ({ file_id: id, tools: [] }))
+  })
 }

@@ -1,20 +1,8 @@
 import type { Fields } from './fields.ts'
+import type { AssistantProfile } from '../../schemas/assistants.ts'
 
-export interface AssistantProfile {
-  id: string
-  name: string
-  description: string
-  model: string
-  instructions: string
-  tools: string[]
-  temperature: number | null
-  top_p: number | null
-  /** Whether the model accepts temperature/top_p (reasoning models reject them). */
-  accepts_sampling: boolean
-  max_output_tokens: number
-  /** Optional daily token cap for this assistant across all users; 0 = none. */
-  daily_token_cap: number
-}
+/** Profiles are what the agents file and admins write: their type is the schema's. */
+export type { AssistantProfile } from '../../schemas/assistants.ts'
 
 export interface StoredAssistant {
   profile: AssistantProfile | null

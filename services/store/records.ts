@@ -27,6 +27,14 @@ export function newRunRecord (fields: NewRunFields): RunRecord {
     fence: 0,
     pending_input: null,
     creating_since: null,
+    metadata: {},
+    tools: [],
+    max_prompt_tokens: null,
+    truncation_strategy: null,
+    response_format: null,
+    tool_choice: null,
+    parallel_tool_calls: true,
+    additional_instructions: null,
     ...fields
   }
 }

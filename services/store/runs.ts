@@ -1,5 +1,7 @@
 import { fieldNames, type Fields } from './fields.ts'
 import type { Page, PageQuery } from './page.ts'
+import type { AssistantTool, ResponseFormat } from '../../schemas/assistants.ts'
+import type { ToolChoice, TruncationStrategy } from '../../schemas/runs.ts'
 
 export type RunStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelling' | 'cancelled'
 export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'in_progress', 'cancelling']
@@ -56,6 +58,17 @@ export interface RunRecord {
   pending_input: unknown[] | null
   /** Unix ms when an upstream response started being created and its id is not yet recorded. */
   creating_since: number | null
+  // The Assistants API's run settings (contract v2). Null on runs written before them where noted.
+  /** Set by the caller (null: none, or a run from before contract v2). */
+  metadata: Record<string, string> | null
+  /** The functions the run could call, as the Assistants API shows them: a snapshot of its profile's at start. */
+  tools: AssistantTool[] | null
+  max_prompt_tokens: number | null
+  truncation_strategy: TruncationStrategy | null
+  response_format: ResponseFormat | null
+  tool_choice: ToolChoice | null
+  parallel_tool_calls: boolean | null
+  additional_instructions: string | null
 }
 
 /**
@@ -92,7 +105,15 @@ export const RUN_FIELDS: Fields<RunRecord> = {
   lease_expires_at: 'value',
   fence: 'value',
   pending_input: 'json',
-  creating_since: 'value'
+  creating_since: 'value',
+  metadata: 'json',
+  tools: 'json',
+  max_prompt_tokens: 'value',
+  truncation_strategy: 'json',
+  response_format: 'json',
+  tool_choice: 'json',
+  parallel_tool_calls: 'json',
+  additional_instructions: 'value'
 }
 
 /**

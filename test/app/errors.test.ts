@@ -13,7 +13,7 @@ t.test('validation errors are 400 VALIDATION_FAILED naming the field', async t =
     [{ metadata: { k: 5 } }, /^body\.metadata\.k must be string$/],
     [{ metadata: { ['k'.repeat(65)]: 'v' } }, /^body\.metadata keys must NOT have more than 64 characters$/],
     [{ metadata: { '': 'v' } }, /^body\.metadata keys must NOT have fewer than 1 characters$/],
-    [{ messages: [{ role: 'assistant', content: 'hi' }] }, /^body\.messages\.0\.role must be one of "user"$/],
+    [{ messages: [{ role: 'system', content: 'hi' }] }, /^body\.messages\.0\.role must be one of "user", "assistant"$/],
     [{ messages: Array.from({ length: 21 }, () => ({ role: 'user', content: 'hi' })) }, /^body\.messages must NOT have more than 20 items$/]
   ]
   for (const [payload, message] of cases) {

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { BUNDLED_AGENTS_FILE } from '../../services/assistant-service.ts'
+import { BUNDLED_AGENTS_FILE } from '../../services/assistants/agents-file.ts'
 
 export const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789'
 

@@ -357,7 +357,7 @@ t.test('whisper-1: the duration OpenAI bills is what is charged', async t => {
   t.same(sim.nonconforming(), [])
 })
 
-t.test("what the official SDK sends on its own is accepted: model, temperature, timestamp_granularities[], verbose_json", async t => {
+t.test('what the official SDK sends on its own is accepted: model, temperature, timestamp_granularities[], verbose_json', async t => {
   const { sim, app } = await setup(t, { TRANSCRIPTION_MODELS: 'gpt-4o-mini-transcribe' })
   const audio = { name: 'audio', filename: 'a.wav', data: wav() }
   const legacy = await transcribe(app, [audio, { name: 'model', value: 'whisper-1' }, { name: 'temperature', value: '0.2' }])

@@ -2,9 +2,9 @@ import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, startSim } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
-import { loadAgentsFile } from '../../services/assistant-service.ts'
+import { loadAgentsFile } from '../../services/assistants/agents-file.ts'
 import { estimateInputTokens } from '../../services/runs/usage.ts'
-import { estimateTokens } from '../../services/thread-service.ts'
+import { estimateTokens } from '../../services/threads/items.ts'
 import { budgetDay } from '../../services/budget-service.ts'
 
 const MAX_OUTPUT = 64
@@ -173,7 +173,11 @@ t.test('a per-assistant daily cap limits that assistant for everyone', async t =
   const { app } = await setup(t, {})
   const admin = bearer(adminToken())
   const cap = reservationFor('capped') + 5
-  const put = await app.inject({ method: 'PUT', url: '/api/openai/assistants/mentor', headers: admin, payload: { ...mentor, id: undefined, daily_token_cap: cap } })
+  // A cap below the profile's max_output_tokens is refused (no default-sized run could ever fit): the cap here fits one.
+  const belowOneAnswer = await app.inject({ method: 'PUT', url: '/api/openai/assistants/mentor', headers: admin, payload: { ...mentor, id: undefined, daily_token_cap: cap } })
+  t.equal(belowOneAnswer.statusCode, 400)
+  t.match(belowOneAnswer.json().message, /^body\.daily_token_cap must be 0 \(none\) or at least max_output_tokens \(2000\)/)
+  const put = await app.inject({ method: 'PUT', url: '/api/openai/assistants/mentor', headers: admin, payload: { ...mentor, id: undefined, max_output_tokens: MAX_OUTPUT, daily_token_cap: cap } })
   t.equal(put.statusCode, 200)
   t.equal((await run(app, 'alice', await newThread(app, 'alice', 'capped'))).statusCode, 200)
   const refused = await run(app, 'bob', await newThread(app, 'bob', 'capped'))

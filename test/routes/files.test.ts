@@ -170,7 +170,7 @@ t.test('an uploaded PDF and image become input_file and input_image parts of a m
     payload: { content: 'Check my homework', attachments: [{ file_id: doc.id }, { file_id: image.id }] }
   })
   t.equal(message.statusCode, 201)
-  t.same(message.json().attachments, [{ file_id: doc.id }, { file_id: image.id }])
+  t.same(message.json().attachments, [{ file_id: doc.id, tools: [] }, { file_id: image.id, tools: [] }])
   t.match(sim.peek.conversation(thread.id)!.items.at(-1), {
     type: 'message',
     role: 'user',

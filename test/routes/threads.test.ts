@@ -105,11 +105,11 @@ t.test('attachments: own files become file parts; unknown or foreign file ids ar
 
   const ok = await post([{ file_id: pdf.id }])
   t.equal(ok.statusCode, 201)
-  t.same(ok.json().attachments, [{ file_id: pdf.id }])
+  t.same(ok.json().attachments, [{ file_id: pdf.id, tools: [] }])
   const items = sim.peek.conversation(thread.id)!.items
   t.match(items.at(-1), { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'see attached' }, { type: 'input_file', file_id: pdf.id }] })
   const listed = await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: alice })
-  t.same(listed.json().data[0].attachments, [{ file_id: pdf.id }])
+  t.same(listed.json().data[0].attachments, [{ file_id: pdf.id, tools: [] }])
   t.same(sim.nonconforming(), [])
 })
 

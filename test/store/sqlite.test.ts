@@ -76,7 +76,7 @@ t.test('WAL mode, JSON columns, directories and :memory:', async t => {
   const store = createSqliteStore({ path })
   t.ok(existsSync(path), 'the parent directories are created')
   await store.createThread(thread('th_1'))
-  await store.putMessages([{ thread_id: 'th_1', item_id: 'msg_1', created_at: 1, run_id: null, attachments: ['file_1'] }])
+  await store.putMessages([{ thread_id: 'th_1', item_id: 'msg_1', created_at: 1, run_id: null, attachments: ['file_1'], metadata: null, assistant_id: null }])
 
   const db = raw(t, path)
   t.equal(db.prepare('PRAGMA journal_mode').get()?.journal_mode, 'wal')

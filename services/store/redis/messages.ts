@@ -17,9 +17,14 @@ export function redisMessages (ctx: RedisContext): MessageStore {
       if (itemIds.length === 0) return found
       const values = await ctx.call(() => client.hmget(keys.messages(threadId), ...itemIds))
       values.forEach((value, i) => {
-        if (value !== null) found.set(itemIds[i], { thread_id: threadId, item_id: itemIds[i], ...JSON.parse(value) })
+        // Rows written before metadata and assistant_id existed lack them.
+        if (value !== null) found.set(itemIds[i], { metadata: null, assistant_id: null, thread_id: threadId, item_id: itemIds[i], ...JSON.parse(value) })
       })
       return found
+    },
+
+    async deleteMessage (threadId, itemId) {
+      return await ctx.call(() => client.hdel(keys.messages(threadId), itemId)) === 1
     }
   }
 }

@@ -21,6 +21,10 @@ export function sqliteMessages (db: SqliteDb): MessageStore {
         threadId, JSON.stringify(itemIds))
       for (const row of rows) found.set(row.item_id as string, messages.row(row))
       return found
+    },
+
+    async deleteMessage (threadId, itemId) {
+      return db.run('DELETE FROM messages WHERE thread_id = ? AND item_id = ?', threadId, itemId) === 1
     }
   }
 }

@@ -176,6 +176,24 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'thread revisions',
     // Bumped by every thread update, so the gateway can cache a thread's message pages safely.
     sql: 'ALTER TABLE threads ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;'
+  },
+  {
+    version: 4,
+    name: 'assistants api: run settings, message metadata',
+    // The Assistants API's run settings (JSON where they are objects) and what the message index adds to a
+    // conversation item. NULL on rows from before: readers take NULL as "none".
+    sql: `
+      ALTER TABLE runs ADD COLUMN metadata TEXT;
+      ALTER TABLE runs ADD COLUMN tools TEXT;
+      ALTER TABLE runs ADD COLUMN max_prompt_tokens INTEGER;
+      ALTER TABLE runs ADD COLUMN truncation_strategy TEXT;
+      ALTER TABLE runs ADD COLUMN response_format TEXT;
+      ALTER TABLE runs ADD COLUMN tool_choice TEXT;
+      ALTER TABLE runs ADD COLUMN parallel_tool_calls TEXT;
+      ALTER TABLE runs ADD COLUMN additional_instructions TEXT;
+      ALTER TABLE messages ADD COLUMN metadata TEXT;
+      ALTER TABLE messages ADD COLUMN assistant_id TEXT;
+    `
   }
 ]
 

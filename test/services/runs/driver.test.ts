@@ -11,7 +11,7 @@ import { openStore } from '../../../services/store/index.ts'
 import { createMessageRelay } from '../../../services/runs/relay.ts'
 import { estimateInputTokens } from '../../../services/runs/usage.ts'
 import type { RunEvent } from '../../../services/runs/events.ts'
-import { estimateTokens } from '../../../services/thread-service.ts'
+import { estimateTokens } from '../../../services/threads/items.ts'
 
 const alice = bearer(userToken('alice'))
 
@@ -172,11 +172,11 @@ t.test('past RUN_MAX_UPSTREAM_STREAMS runs are polled; runs a client streams sti
 t.test('the message relay never repeats text: a final text that does not continue what was sent gets no delta', async t => {
   const sent: RunEvent[] = []
   const relay = createMessageRelay(event => sent.push(event), () => 1)
-  const run = { id: 'run_1', thread_id: 'conv_1' }
+  const run = { id: 'run_1', thread_id: 'conv_1', assistant_type: 'mentor' }
   relay.forward(run, { type: 'response.output_item.added', item: { type: 'message', id: 'msg_1', content: [] } } as unknown as ResponseStreamEvent)
   relay.forward(run, { type: 'response.output_text.delta', item_id: 'msg_1', content_index: 0, delta: 'Hello wor' } as unknown as ResponseStreamEvent)
   const message = (text: string) => ({ type: 'message', id: 'msg_1', content: [{ type: 'output_text', text, annotations: [] }] })
   relay.finish(run, { output: [message('Goodbye')] } as unknown as Response)
-  t.same(sent.map(e => e.event), ['thread.message.created', 'thread.message.delta', 'thread.message.completed'])
+  t.same(sent.map(e => e.event), ['thread.message.created', 'thread.message.in_progress', 'thread.message.delta', 'thread.message.completed'])
   t.match(sent.at(-1)!.data, { id: 'msg_1', content: [{ text: { value: 'Goodbye' } }] }, 'message.completed carries the final text')
 })

@@ -95,6 +95,12 @@ export const profile = (id: string, extra: Partial<AssistantProfile> = {}): Assi
   accepts_sampling: true,
   max_output_tokens: 1000,
   daily_token_cap: 0,
+  client_tools: [],
+  aliases: [],
+  accepts_additional_instructions: false,
+  response_format: null,
+  metadata: {},
+  created_at: 1,
   ...extra
 })
 

@@ -48,7 +48,15 @@ export function recordsContract (tap: Test, setup: Setup): void {
       lease_expires_at: T0 + 2,
       fence: 5,
       pending_input: [{ type: 'function_call_output', call_id: 'call_1', output: '{}' }],
-      creating_since: T0 + 3
+      creating_since: T0 + 3,
+      metadata: { course: 'algebra' },
+      tools: [{ type: 'function', function: { name: 'get_current_time', description: 'now', parameters: { type: 'object' } } }],
+      max_prompt_tokens: 5000,
+      truncation_strategy: { type: 'auto' },
+      response_format: { type: 'json_object' },
+      tool_choice: 'required',
+      parallel_tool_calls: false,
+      additional_instructions: 'Be brief.'
     }
     awayFromUsual(t, full, makeRun(full.id, full.thread_id, full.owner), ['id', 'thread_id', 'owner'])
 
@@ -78,7 +86,15 @@ export function recordsContract (tap: Test, setup: Setup): void {
     t.strictSame(await store.updateThread('th_plain', threadPatch), { ...thread('th_plain', 'alice', 1), ...threadPatch, revision: 1 },
       'updateThread writes every field it may change')
 
-    const message: MessageRecord = { thread_id: full.id, item_id: 'msg_full', created_at: 9, run_id: 'run_full', attachments: ['file_a'] }
+    const message: MessageRecord = {
+      thread_id: full.id,
+      item_id: 'msg_full',
+      created_at: 9,
+      run_id: 'run_full',
+      attachments: [{ file_id: 'file_a', tools: [{ type: 'file_search' }] }],
+      metadata: { k: 'v' },
+      assistant_id: 'mentor'
+    }
     await store.putMessages([message])
     t.strictSame((await store.getMessages(full.id, [message.item_id])).get(message.item_id), message)
 
@@ -98,7 +114,13 @@ export function recordsContract (tap: Test, setup: Setup): void {
       top_p: 0.9,
       accepts_sampling: false,
       max_output_tokens: 777,
-      daily_token_cap: 5000
+      daily_token_cap: 5000,
+      client_tools: [{ name: 'page_url', description: 'the page the learner is on', parameters: { type: 'object' } }],
+      aliases: ['asst_full'],
+      accepts_additional_instructions: true,
+      response_format: { type: 'json_object' },
+      metadata: { team: 'a' },
+      created_at: 99
     }
     awayFromUsual(t, fullProfile, profile(fullProfile.id), ['id'])
     const stored = { profile: fullProfile, deleted: false, version: 1, updated_at: 1234 }

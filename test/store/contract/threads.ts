@@ -87,8 +87,8 @@ export function threadsContract (tap: Test, setup: Setup): void {
     await store.createThread(thread('th_1', 'alice', 1))
     await store.createThread(thread('th_2', 'alice', 2))
     await store.putMessages([
-      { thread_id: 'th_1', item_id: 'msg_1', created_at: 1, run_id: null, attachments: [] },
-      { thread_id: 'th_2', item_id: 'msg_2', created_at: 1, run_id: null, attachments: [] }
+      { thread_id: 'th_1', item_id: 'msg_1', created_at: 1, run_id: null, attachments: [], metadata: null, assistant_id: null },
+      { thread_id: 'th_2', item_id: 'msg_2', created_at: 1, run_id: null, attachments: [], metadata: null, assistant_id: null }
     ])
     t.same((await store.createRun(makeRun('run_1', 'th_1', 'alice'), OPTS)), { ok: true })
     t.same((await store.createRun(makeRun('run_2', 'th_2', 'alice'), OPTS)), { ok: true })

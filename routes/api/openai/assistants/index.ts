@@ -1,77 +1,100 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { API_ERRORS, ListOf, errorResponses, listPage } from '../../../../schemas/common.ts'
+import { API_ERRORS, ListOf, ListQuerySchema, Type, errorResponses, listPage } from '../../../../schemas/common.ts'
 import {
-  AssistantAdminSchema, AssistantBodySchema, AssistantDeletedSchema, AssistantParamsSchema, AssistantPublicSchema, AssistantViewSchema
+  AssistantAdminSchema, AssistantBodySchema, AssistantCreateBodySchema, AssistantDeletedSchema, AssistantIdParamsSchema, AssistantParamsSchema, AssistantPublicSchema,
+  AssistantUpdateBodySchema, AssistantViewSchema
 } from '../../../../schemas/assistants.ts'
-import type { ResolvedAssistant } from '../../../../services/assistant-service.ts'
+import { adminView, publicView } from '../../../../services/assistants/views.ts'
 import { notFound } from '../../../../services/errors.ts'
 
 const tags = ['Assistants']
 
-function publicView ({ profile }: ResolvedAssistant) {
-  return { id: profile.id, object: 'assistant' as const, name: profile.name, description: profile.description, model: profile.model }
-}
-
-function adminView (assistant: ResolvedAssistant) {
-  const { profile } = assistant
-  return {
-    ...publicView(assistant),
-    instructions: profile.instructions,
-    tools: profile.tools,
-    temperature: profile.temperature,
-    top_p: profile.top_p,
-    accepts_sampling: profile.accepts_sampling,
-    max_output_tokens: profile.max_output_tokens,
-    daily_token_cap: profile.daily_token_cap,
-    version: assistant.version,
-    updated_at: assistant.updated_at
-  }
-}
+/** Assistants are listed by id, a to z unless asked otherwise (there are few, and their ids are their names). */
+const AssistantListQuerySchema = Type.Object({
+  ...ListQuerySchema.properties,
+  order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'asc' })
+}, { additionalProperties: false })
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { assistants } = fastify
+  const { assistants, tools } = fastify
+  const requireAdmin = fastify.auth.requireAdmin
 
   fastify.get('/', {
     schema: {
       tags,
       operationId: 'listAssistants',
-      summary: 'List the configured assistants (public view)',
+      summary: 'List the configured assistants (public view; ordered by id)',
+      querystring: AssistantListQuerySchema,
       response: { 200: ListOf(AssistantPublicSchema), ...errorResponses(...API_ERRORS) }
     }
-  }, async function () {
-    return listPage((await assistants.list()).map(publicView), false)
+  }, async function (request) {
+    const { limit, order, after } = request.query
+    const all = (await assistants.list()).map(a => publicView(a, tools))
+    if (order === 'desc') all.reverse()
+    const start = after === undefined ? 0 : all.findIndex(a => a.id === after) + 1
+    // An unknown cursor is an empty page, as for every list.
+    const page = after !== undefined && start === 0 ? [] : all.slice(start, start + limit)
+    return listPage(page, start + limit < all.length && page.length > 0)
   })
 
   fastify.get('/:assistantId', {
     schema: {
       tags,
       operationId: 'getAssistant',
-      summary: 'Get an assistant (admins get the full profile)',
+      summary: 'Get an assistant by id or alias (admins get the full profile)',
       params: AssistantParamsSchema,
       response: { 200: AssistantViewSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    const found = await assistants.get(request.params.assistantId)
+    const found = await assistants.find(request.params.assistantId)
     if (!found) throw notFound('Assistant')
-    return request.caller.isAdmin ? adminView(found) : publicView(found)
+    return request.caller.isAdmin ? adminView(found, tools) : publicView(found, tools)
+  })
+
+  fastify.post('/', {
+    preHandler: requireAdmin,
+    schema: {
+      tags,
+      operationId: 'createAssistant',
+      summary: 'Create an assistant profile (admin): the SDK\'s assistants.create, plus the gateway\'s profile settings',
+      description: 'A function tool named like a configured server-side tool refers to it; any other function tool is a client tool, run by the SPA.',
+      body: AssistantCreateBodySchema,
+      response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403) }
+    }
+  }, async function (request) {
+    return adminView(await assistants.create(request.body), tools)
+  })
+
+  fastify.post('/:assistantId', {
+    preHandler: requireAdmin,
+    schema: {
+      tags,
+      operationId: 'updateAssistant',
+      summary: 'Update an assistant profile (admin): what is sent replaces, the rest is kept; the version increments',
+      params: AssistantParamsSchema,
+      body: AssistantUpdateBodySchema,
+      response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403, 404) }
+    }
+  }, async function (request) {
+    return adminView(await assistants.update(request.params.assistantId, request.body), tools)
   })
 
   fastify.put('/:assistantId', {
-    preHandler: fastify.auth.requireAdmin,
+    preHandler: requireAdmin,
     schema: {
       tags,
       operationId: 'putAssistant',
       summary: 'Create or replace an assistant profile (admin; the version increments)',
-      params: AssistantParamsSchema,
+      params: AssistantIdParamsSchema,
       body: AssistantBodySchema,
       response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403) }
     }
   }, async function (request) {
-    return adminView(await assistants.put(request.params.assistantId, request.body))
+    return adminView(await assistants.put(request.params.assistantId, request.body), tools)
   })
 
   fastify.delete('/:assistantId', {
-    preHandler: fastify.auth.requireAdmin,
+    preHandler: requireAdmin,
     schema: {
       tags,
       operationId: 'deleteAssistant',

@@ -1,25 +1,28 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorResponses } from '../../../../schemas/common.ts'
-import { CreateMessageBodySchema, MessageSchema, ThreadParamsSchema } from '../../../../schemas/threads.ts'
+import {
+  CreateMessageBodySchema, MessageDeletedSchema, MessageParamsSchema, MessageSchema, ThreadParamsSchema, UpdateMessageBodySchema
+} from '../../../../schemas/threads.ts'
 
 const tags = ['Messages']
 
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { threads } = fastify
+  const { messages } = fastify
 
   fastify.post('/:threadId/messages', {
     config: { idempotent: true },
     schema: {
       tags,
       operationId: 'createMessage',
-      summary: 'Add a user message (with optional file attachments) to a thread',
+      summary: 'Add a message (with optional file attachments and metadata) to a thread',
+      description: 'role: user (default), or assistant to shape the caller\'s own thread (text only).',
       headers: IdempotencyHeadersSchema,
       params: ThreadParamsSchema,
       body: CreateMessageBodySchema,
       response: { 201: MessageSchema, ...errorResponses(...API_ERRORS, 404, 409, 413, 422, 502, 504) }
     }
   }, async function (request, reply) {
-    const message = await threads.addMessage(request.caller.id, request.params.threadId, request.body, request.id)
+    const message = await messages.add(request.caller.id, request.params.threadId, request.body, request.id)
     return reply.code(201).send(message)
   })
 
@@ -33,7 +36,44 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(MessageSchema), ...errorResponses(...API_ERRORS, 404, 502, 504) }
     }
   }, async function (request) {
-    return threads.listMessages(request.caller.id, request.params.threadId, request.query)
+    return messages.list(request.caller.id, request.params.threadId, request.query)
+  })
+
+  fastify.get('/:threadId/messages/:messageId', {
+    schema: {
+      tags,
+      operationId: 'getMessage',
+      summary: 'Get one message of a thread',
+      params: MessageParamsSchema,
+      response: { 200: MessageSchema, ...errorResponses(...API_ERRORS, 404, 502, 504) }
+    }
+  }, async function (request) {
+    return messages.get(request.caller.id, request.params.threadId, request.params.messageId)
+  })
+
+  fastify.post('/:threadId/messages/:messageId', {
+    schema: {
+      tags,
+      operationId: 'updateMessage',
+      summary: 'Replace a message\'s metadata',
+      params: MessageParamsSchema,
+      body: UpdateMessageBodySchema,
+      response: { 200: MessageSchema, ...errorResponses(...API_ERRORS, 404, 413, 502, 504) }
+    }
+  }, async function (request) {
+    return messages.update(request.caller.id, request.params.threadId, request.params.messageId, request.body.metadata)
+  })
+
+  fastify.delete('/:threadId/messages/:messageId', {
+    schema: {
+      tags,
+      operationId: 'deleteMessage',
+      summary: 'Delete a message, upstream too (not while a run is active on the thread)',
+      params: MessageParamsSchema,
+      response: { 200: MessageDeletedSchema, ...errorResponses(...API_ERRORS, 404, 409, 502, 504) }
+    }
+  }, async function (request) {
+    return messages.delete(request.caller.id, request.params.threadId, request.params.messageId, request.id)
   })
 }
 

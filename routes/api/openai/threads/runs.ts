@@ -1,9 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { API_ERRORS, ErrorSchema, IdempotencyHeadersSchema, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
-import { CreateRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema } from '../../../../schemas/runs.ts'
+import {
+  CreateRunBodySchema, CreateThreadAndRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema, UpdateRunBodySchema, type Run
+} from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
 import { RunFailed, invalidArgument, withDetails } from '../../../../services/errors.ts'
+import { runRequest } from '../../../../services/runs/request.ts'
 import { toRunView } from '../../../../services/runs/views.ts'
 import { isActiveRunStatus, type RunRecord } from '../../../../services/store/types.ts'
 
@@ -15,7 +18,7 @@ const POLL_AFTER_MS = '100'
 const POLL_HELPER_WAIT_MS = 20_000
 
 const runLocation = (run: RunRecord) => `/api/openai/threads/${run.thread_id}/runs/${run.id}`
-const wantsEvents = (accept: string | undefined) => (accept ?? '').includes('text/event-stream')
+const wantsEvents = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/event-stream')
 /** The official SDK's beta.* calls: they expect the Assistants API's semantics where ours differ. */
 const speaksAssistantsV2 = (request: FastifyRequest) => /\bassistants=v2\b/.test(String(request.headers['openai-beta'] ?? ''))
 /** The SDK's runs.poll, without a custom interval: served as a long poll, so it sees the run's end at once. */
@@ -29,8 +32,48 @@ function clientGone (reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
+const STARTED_RUN_DESCRIPTION = '200 when the run ended (completed, incomplete, cancelled) within RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed ' +
+  '(a 200 with the failed run when the request carries OpenAI-Beta: assistants=v2, as the official SDK\'s beta.* calls do); ' +
+  '202 with Location while it is still going (or with wait: false) — poll GET Location?wait=ms. With stream: true or Accept: text/event-stream ' +
+  'the answer is text/event-stream: thread.run.created, thread.run.queued, thread.run.in_progress, thread.message.created, thread.message.in_progress, ' +
+  'thread.message.delta…, thread.message.completed, one thread.run.completed|incomplete|failed|cancelled (or error), then event: done / data: [DONE].'
+
+const startedRunResponses = {
+  200: RunSchema,
+  202: RunSchema,
+  502: Type.Union([RunFailedSchema, ErrorSchema]),
+  ...errorResponses(...API_ERRORS, 404, 409, 413, 422)
+}
+
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
-  const { runs, config, eventStreams, idempotency } = fastify
+  const { runs, assistants, config, eventStreams, idempotency } = fastify
+
+  /** The Run for this caller: admins see the profile's instructions, users never do. */
+  async function view (request: FastifyRequest, run: RunRecord): Promise<Run> {
+    if (!request.caller.isAdmin) return toRunView(run)
+    return toRunView(run, (await assistants.get(run.assistant_type))?.profile.instructions ?? null)
+  }
+
+  /** The answer to a request that started a run: its events, or the run once it ended or the wait is over. */
+  async function answer (request: FastifyRequest, reply: FastifyReply, run: RunRecord, stream: boolean, wait: boolean | undefined) {
+    const location = runLocation(run)
+    if (stream) {
+      // A stream cannot be replayed: a retried request with the same Idempotency-Key gets the run's Location.
+      await idempotency.complete(request, {
+        status: 202, body: JSON.stringify(await view(request, run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
+      })
+      return eventStreams.send(reply, request.id, runs.events(run, 'created'))
+    }
+    const ended = wait === false ? run : await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
+    if (isActiveRunStatus(ended.status)) {
+      return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(await view(request, ended))
+    }
+    // The SDK would retry a 502 into new runs: a failed run is an answer, as the Assistants API gave it.
+    if (ended.status === 'failed' && !speaksAssistantsV2(request)) {
+      throw withDetails(new RunFailed(`The run failed: ${ended.last_error?.code ?? 'unknown'}`), { body: { run: await view(request, ended) } })
+    }
+    return reply.code(200).send(await view(request, ended))
+  }
 
   fastify.post('/:threadId/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
@@ -38,42 +81,40 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       tags,
       operationId: 'createRun',
       summary: 'Run an assistant on the thread: one request per chat turn (waits, or streams with stream: true)',
-      description: '200 when the run ended (completed, incomplete, cancelled) within RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed ' +
-        '(a 200 with the failed run when the request carries OpenAI-Beta: assistants=v2, as the official SDK\'s beta.* calls do); ' +
-        '202 with Location while it is still going (or with wait: false) — poll GET Location?wait=ms. With stream: true or Accept: text/event-stream ' +
-        'the answer is text/event-stream: thread.run.created, thread.run.in_progress, thread.message.created, thread.message.delta…, ' +
-        'thread.message.completed, one thread.run.completed|incomplete|failed|cancelled (or error), then event: done / data: [DONE].',
+      description: STARTED_RUN_DESCRIPTION,
       headers: IdempotencyHeadersSchema,
       params: ThreadParamsSchema,
       body: CreateRunBodySchema,
       produces: ['application/json', 'text/event-stream'],
-      response: {
-        200: RunSchema,
-        202: RunSchema,
-        502: Type.Union([RunFailedSchema, ErrorSchema]),
-        ...errorResponses(...API_ERRORS, 404, 409, 413, 422)
-      }
+      response: startedRunResponses
     }
   }, async function (request, reply) {
     const { wait, ...body } = request.body
-    const stream = body.stream === true || wantsEvents(request.headers.accept)
-    const run = await runs.start(request.caller.id, request.params.threadId, { ...body, stream })
-    const location = runLocation(run)
-    if (stream) {
-      // A stream cannot be replayed: a retried request with the same Idempotency-Key gets the run's Location.
-      await idempotency.complete(request, {
-        status: 202, body: JSON.stringify(toRunView(run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
-      })
-      return eventStreams.send(reply, request.id, runs.events(run, 'created'))
+    const stream = body.stream === true || wantsEvents(request)
+    const run = await runs.start(request.caller.id, request.params.threadId, runRequest(body, stream))
+    return answer(request, reply, run, stream, wait)
+  })
+
+  fastify.post('/runs', {
+    config: { idempotent: true, rateBucket: 'runs' },
+    schema: {
+      tags,
+      operationId: 'createThreadAndRun',
+      summary: 'Create a thread (with messages and metadata) and run an assistant on it: the SDK\'s createAndRun',
+      description: STARTED_RUN_DESCRIPTION,
+      headers: IdempotencyHeadersSchema,
+      body: CreateThreadAndRunBodySchema,
+      produces: ['application/json', 'text/event-stream'],
+      response: startedRunResponses
     }
-    if (wait === false) return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(toRunView(run))
-    const ended = await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
-    if (isActiveRunStatus(ended.status)) return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(toRunView(ended))
-    // The SDK would retry a 502 into new runs: a failed run is an answer, as the Assistants API gave it.
-    if (ended.status === 'failed' && !speaksAssistantsV2(request)) {
-      throw withDetails(new RunFailed(`The run failed: ${ended.last_error?.code ?? 'unknown'}`), { body: { run: toRunView(ended) } })
-    }
-    return reply.code(200).send(toRunView(ended))
+  }, async function (request, reply) {
+    const { wait, thread, ...body } = request.body
+    const stream = body.stream === true || wantsEvents(request)
+    // Checked before the thread is created, so a refused run leaves nothing behind for what can be checked.
+    const asked = runRequest(body, stream)
+    const created = await fastify.threads.create(request.caller.id, thread ?? {})
+    const run = await runs.start(request.caller.id, created.id, asked)
+    return answer(request, reply, run, stream, wait)
   })
 
   fastify.get('/:threadId/runs', {
@@ -107,14 +148,27 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     if (asked > config.RUN_LONG_POLL_MAX_MS) throw invalidArgument('wait', `must be <= ${config.RUN_LONG_POLL_MAX_MS}`)
     const wait = isPollHelper(request) ? Math.max(asked, Math.min(POLL_HELPER_WAIT_MS, config.RUN_LONG_POLL_MAX_MS)) : asked
     const { threadId, runId } = request.params
-    if (wantsEvents(request.headers.accept)) {
+    if (wantsEvents(request)) {
       // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
       const run = await runs.get(request.caller.id, threadId, runId)
       return eventStreams.send(reply, request.id, runs.events(run, 'follow'))
     }
     const run = await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply))
     if (isActiveRunStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
-    return toRunView(run)
+    return view(request, run)
+  })
+
+  fastify.post('/:threadId/runs/:runId', {
+    schema: {
+      tags,
+      operationId: 'updateRun',
+      summary: 'Replace a run\'s metadata',
+      params: RunParamsSchema,
+      body: UpdateRunBodySchema,
+      response: { 200: RunSchema, ...errorResponses(...API_ERRORS, 404, 413) }
+    }
+  }, async function (request) {
+    return view(request, await runs.update(request.caller.id, request.params.threadId, request.params.runId, request.body.metadata))
   })
 
   fastify.post('/:threadId/runs/:runId/cancel', {
@@ -126,7 +180,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: RunSchema, ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return toRunView(await runs.cancel(request.caller.id, request.params.threadId, request.params.runId))
+    return view(request, await runs.cancel(request.caller.id, request.params.threadId, request.params.runId))
   })
 }
 

@@ -1,5 +1,5 @@
 import t from 'tap'
-import { estimateTokens } from '../../services/thread-service.ts'
+import { estimateTokens } from '../../../services/threads/items.ts'
 
 t.test('token estimates count UTF-8 bytes, so no script is underestimated', async t => {
   // One token per two bytes plus 16 of message overhead.
