@@ -29,8 +29,18 @@ export interface Assistant { id: string, object: 'assistant', name: string, desc
 export interface FileObject { id: string, object: 'file', filename: string, bytes: number, created_at: number, purpose: string }
 export interface List<T> { object: 'list', data: T[], first_id: string | null, last_id: string | null, has_more: boolean }
 export interface Transcription { text: string, duration?: number, language?: string, model: string }
-/** The contract's error body. */
-export interface ErrorBody { statusCode: number, code: string, error: string, message: string, requestId?: string, run?: Run }
+/**
+ * The contract's error body (v2): `error` is shaped as OpenAI's errors (what the official SDK reads),
+ * the v1 fields stay beside it. `run` comes with RUN_FAILED.
+ */
+export interface ErrorBody {
+  error: { message: string, type: string, code: string, param: string | null }
+  statusCode: number
+  code: string
+  message: string
+  requestId?: string
+  run?: Run
+}
 /** One server-sent event; `data` is parsed JSON, or the string `[DONE]` on the final `done` event. */
 export interface RunStreamEvent { event: string, data: unknown }
 
