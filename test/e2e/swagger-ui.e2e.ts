@@ -3,7 +3,7 @@ import { startSim } from '../helpers/build.ts'
 import { userToken } from '../helpers/tokens.ts'
 import { openBrowser, startGateway } from './helpers.ts'
 
-t.test('Swagger UI at /docs: authorize with a bearer token and create a thread from the page', async t => {
+t.test('Swagger UI at /docs: authorize with a bearer token, create a thread from the page, read an error', async t => {
   const sim = await startSim(t)
   const gateway = await startGateway(t, sim)
   // Plain HTTP on a host name that is not loopback (as on a LAN or in a container network): browsers
@@ -38,8 +38,32 @@ t.test('Swagger UI at /docs: authorize with a bearer token and create a thread f
   t.ok(gateway.requests.includes('POST /api/openai/threads'), 'Swagger UI called the API')
 
   // Chromium reports helmet's Cross-Origin-Opener-Policy as ignored on plain HTTP; it applies under HTTPS.
-  const problems = browser.console.filter(line =>
+  const problems = () => browser.console.filter(line =>
     (/^(error|pageerror)/.test(line) || /Content.Security.Policy/i.test(line)) && !/Cross-Origin-Opener-Policy header has been ignored/.test(line))
-  t.same(problems, [], 'no console errors (CSP included)')
+  t.same(problems(), [], 'no console errors (CSP included)')
+
+  // An error, as documented and as answered: contract v2's OpenAI-shaped `error` object beside the v1 fields.
+  const getThread = page.locator('#operations-Threads-getThread')
+  await getThread.locator('.opblock-summary').click()
+  const documented = getThread.locator('tr.response[data-code="404"]')
+  const example = JSON.parse(await documented.locator('.example, .highlight-code').first().textContent() ?? '')
+  // The schema admits extra fields (RUN_FAILED's `run`), which Swagger UI shows as "additionalProp1".
+  t.same(['code', 'error', 'message', 'requestId', 'statusCode'].filter(key => !(key in example)), [], 'the documented 404 has the error body\'s fields')
+  t.same(Object.keys(example.error).sort(), ['code', 'message', 'param', 'type'], '…with `error` as an object')
+  const tryGet = getThread.getByRole('button', { name: 'Try it out' })
+  if (await tryGet.isVisible()) await tryGet.click()
+  await getThread.locator('input[placeholder="threadId"]').fill('conv_missing')
+  await getThread.getByRole('button', { name: 'Execute' }).click()
+  const answered = getThread.locator('.live-responses-table')
+  await answered.locator('.response-col_status').filter({ hasText: '404' }).waitFor()
+  const error = JSON.parse(await answered.locator('.response-col_description pre').first().textContent() ?? '')
+  t.match(error, {
+    error: { message: 'Thread not found', type: 'invalid_request_error', code: 'NOT_FOUND', param: null },
+    statusCode: 404,
+    code: 'NOT_FOUND',
+    message: 'Thread not found',
+    requestId: String
+  }, 'the page shows the error body as the gateway sent it')
+  t.same(problems(), ['error: Failed to load resource: the server responded with a status of 404 (Not Found)'], 'the only console error is Chromium\'s note of that 404')
   t.same(sim.nonconforming(), [])
 })
