@@ -19,15 +19,22 @@ const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
   '.css': 'text/css; charset=utf-8',
   '.ts': 'text/javascript; charset=utf-8',
+  '.mjs': 'text/javascript; charset=utf-8',
   '.png': 'image/png',
   '.svg': 'image/svg+xml'
 }
 const NOT_SERVED = new Set(['server.ts'])
 
-// connect-src is open because the gateway URL is chosen in the page; an SPA of your own lists its gateway's origin.
+/**
+ * The page's Content-Security-Policy; `scriptSources` adds to script-src (hashes of inline scripts).
+ * connect-src is open because the gateway URL is chosen in the page; an SPA of your own lists its gateway's origin.
+ */
+export function contentSecurityPolicy (scriptSources: string[] = []): string {
+  return `default-src 'self'; script-src ${["'self'", ...scriptSources].join(' ')}; style-src 'self'; img-src 'self' data:; ` +
+    "media-src 'self' blob:; connect-src 'self' https: http:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+}
+
 const HEADERS = {
-  'content-security-policy': "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
-    "media-src 'self' blob:; connect-src 'self' https: http:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
   'x-content-type-options': 'nosniff',
   'referrer-policy': 'no-referrer',
   'cache-control': 'no-cache'
@@ -47,18 +54,31 @@ export interface SpaServer {
   close: () => Promise<void>
 }
 
-/** URL path → file, fixed at start: only files that sit in this folder can ever be served. */
-function servedFiles (): Map<string, string> {
+/** URL path → file of a page's folder (its .html, .css and .ts files, not server.ts), `/` being index.html. */
+export function pageFiles (dir: string): Map<string, string> {
   const files = new Map<string, string>()
-  for (const name of readdirSync(import.meta.dirname)) {
-    if (CONTENT_TYPES[extname(name)] && !NOT_SERVED.has(name)) files.set(`/${name}`, join(import.meta.dirname, name))
+  for (const name of readdirSync(dir)) {
+    if (CONTENT_TYPES[extname(name)] && !NOT_SERVED.has(name)) files.set(`/${name}`, join(dir, name))
   }
-  files.set('/', join(import.meta.dirname, 'index.html'))
+  files.set('/', join(dir, 'index.html'))
   return files
 }
 
-export async function startSpaServer (options: SpaServerOptions = {}): Promise<SpaServer> {
-  const files = servedFiles()
+export interface StaticServerOptions extends SpaServerOptions {
+  /** URL path → file, fixed at start: nothing else can ever be served. */
+  files: Map<string, string>
+  /** The Content-Security-Policy header. */
+  csp: string
+}
+
+export function startSpaServer (options: SpaServerOptions = {}): Promise<SpaServer> {
+  return startStaticServer({ ...options, files: pageFiles(import.meta.dirname), csp: contentSecurityPolicy() })
+}
+
+/** A static server of a fixed file list; `.ts` files are answered as JavaScript, their types stripped. */
+export async function startStaticServer (options: StaticServerOptions): Promise<SpaServer> {
+  const { files } = options
+  const headers = { ...HEADERS, 'content-security-policy': options.csp }
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' }).end()
@@ -71,7 +91,7 @@ export async function startSpaServer (options: SpaServerOptions = {}): Promise<S
     }
     let body: string | Buffer = await readFile(file)
     if (file.endsWith('.ts')) body = stripTypeScriptTypes(body.toString('utf8'))
-    res.writeHead(200, { ...HEADERS, 'content-type': CONTENT_TYPES[extname(file)] })
+    res.writeHead(200, { ...headers, 'content-type': CONTENT_TYPES[extname(file)] })
     res.end(req.method === 'HEAD' ? undefined : body)
   }
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -99,11 +119,15 @@ export async function startSpaServer (options: SpaServerOptions = {}): Promise<S
   }
 }
 
-async function main (): Promise<void> {
+/**
+ * Runs a static server from the command line: --host, --port, --cert and --key (or the SPA_* variables),
+ * prints `<name> at <url>/` and stops on SIGINT/SIGTERM.
+ */
+export async function runFromCommandLine (name: string, start: (options: SpaServerOptions) => Promise<SpaServer>, defaultPort: number, hint = ''): Promise<void> {
   const { values } = parseArgs({
     options: {
       host: { type: 'string', default: process.env.SPA_HOST ?? '127.0.0.1' },
-      port: { type: 'string', default: process.env.SPA_PORT ?? '5173' },
+      port: { type: 'string', default: process.env.SPA_PORT ?? String(defaultPort) },
       cert: { type: 'string', default: process.env.SPA_TLS_CERT_FILE },
       key: { type: 'string', default: process.env.SPA_TLS_KEY_FILE }
     }
@@ -111,19 +135,19 @@ async function main (): Promise<void> {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be 0–65535, got ${values.port}`)
   if (Boolean(values.cert) !== Boolean(values.key)) throw new Error('--cert and --key go together')
-  const spa = await startSpaServer({
+  const spa = await start({
     host: values.host,
     port,
     ...(values.cert && values.key ? { cert: await readFile(values.cert), key: await readFile(values.key) } : {})
   })
-  process.stdout.write(`Reference SPA at ${spa.url}/  (gateway: ?gateway=<url>, default http://127.0.0.1:3000)\n`)
+  process.stdout.write(`${name} at ${spa.url}/  ${hint}\n`)
   const stop = () => { spa.close().then(() => process.exit(0), () => process.exit(1)) }
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
 }
 
 if (import.meta.main) {
-  main().catch(err => {
+  runFromCommandLine('Reference SPA', startSpaServer, 5173, '(gateway: ?gateway=<url>, default http://127.0.0.1:3000)').catch(err => {
     process.stderr.write(`${(err as Error).message}\n`)
     process.exit(1)
   })
