@@ -8,6 +8,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import type { FastifyInstance } from 'fastify'
 import { buildServer } from '../../server.ts'
 import { startSpaServer, type SpaServer } from '../../examples/spa/server.ts'
+import { startSdkExampleServer } from '../../examples/spa-sdk/server.ts'
 import type { Simulator } from '../../simulator/index.ts'
 import { tempDir, testConfig } from '../helpers/build.ts'
 import { wav } from '../fixtures/samples.ts'
@@ -98,6 +99,13 @@ export async function startSpa (t: Test, options: { tls?: Certificate, port?: nu
     port: options.port ?? 0,
     ...(options.tls ? { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile) } : {})
   })
+  t.teardown(() => spa.close())
+  return spa
+}
+
+/** The SDK example's static server (examples/spa-sdk/), in process. */
+export async function startSdkExample (t: Test): Promise<SpaServer> {
+  const spa = await startSdkExampleServer({ host: '127.0.0.1', port: 0 })
   t.teardown(() => spa.close())
   return spa
 }
