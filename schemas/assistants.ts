@@ -49,6 +49,7 @@ export const AssistantBodySchema = Type.Object({
   daily_token_cap: Type.Integer({ minimum: 0, default: 0, description: 'tokens per day for this assistant across all users; 0 = none (at least max_output_tokens otherwise)' }),
   aliases: Type.Array(AssistantAliasSchema, { maxItems: 16, uniqueItems: true, default: [], description: 'other ids that resolve to this profile as assistant_id (e.g. the retired asst_… ids an SPA still sends)' }),
   accepts_additional_instructions: Type.Boolean({ default: false, description: 'whether a run may add additional_instructions to the profile\'s' }),
+  show_tool_outputs: Type.Boolean({ default: false, description: 'whether run steps show server-side tools\' outputs to the user (a webhook\'s answer may hold data the user should not read verbatim)' }),
   response_format: Type.Union([ResponseFormatSchema, Type.Null()], { default: null, description: 'the text format runs answer in unless a run sets one; null = auto' }),
   metadata: Type.Optional(MetadataSchema)
 }, { additionalProperties: false })
@@ -120,6 +121,7 @@ export const AssistantAdminSchema = Type.Object({
   aliases: Type.Array(Type.String()),
   accepts_sampling: Type.Boolean(),
   accepts_additional_instructions: Type.Boolean(),
+  show_tool_outputs: Type.Boolean(),
   max_output_tokens: Type.Integer(),
   daily_token_cap: Type.Integer(),
   version: Type.Integer(),
@@ -172,7 +174,8 @@ export const AssistantCreateBodySchema = Type.Object({
   max_output_tokens: Type.Optional(AssistantBodySchema.properties.max_output_tokens),
   daily_token_cap: Type.Optional(AssistantBodySchema.properties.daily_token_cap),
   accepts_sampling: Type.Optional(Type.Boolean()),
-  accepts_additional_instructions: Type.Optional(Type.Boolean())
+  accepts_additional_instructions: Type.Optional(Type.Boolean()),
+  show_tool_outputs: Type.Optional(Type.Boolean())
 }, { additionalProperties: false })
 export type AssistantCreateBody = Static<typeof AssistantCreateBodySchema>
 

@@ -30,7 +30,7 @@ export const ErrorSchema = Type.Object({
   code: Type.String({ description: 'stable error code from the contract' }),
   message: Type.String(),
   requestId: Type.String()
-}, { additionalProperties: true, description: 'Every non-2xx answer has this shape' })
+}, { additionalProperties: false, description: 'Every non-2xx answer has this shape (RUN_FAILED adds the run)' })
 export type ErrorBody = Static<typeof ErrorSchema>
 
 export const ListQuerySchema = Type.Object({

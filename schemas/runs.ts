@@ -5,9 +5,10 @@ import { AttachmentSchema, CreateThreadBodySchema, MessageContentSchema } from '
 const NullableTime = Type.Union([UnixTimeSchema, Type.Null()])
 
 export const RunStatusSchema = Type.Union([
-  Type.Literal('queued'), Type.Literal('in_progress'), Type.Literal('completed'), Type.Literal('incomplete'),
-  Type.Literal('failed'), Type.Literal('cancelling'), Type.Literal('cancelled')
-])
+  Type.Literal('queued'), Type.Literal('in_progress'), Type.Literal('requires_action'), Type.Literal('completed'), Type.Literal('incomplete'),
+  Type.Literal('failed'), Type.Literal('cancelling'), Type.Literal('cancelled'), Type.Literal('expired')
+], { description: 'requires_action: paused until the client submits its tool outputs; expired: it did not, in time' })
+export type RunStatus = Static<typeof RunStatusSchema>
 
 /** How the thread is cut to fit the context (the Assistants API's truncation_strategy; upstream truncation: auto). */
 export const TruncationStrategySchema = Type.Object({
@@ -138,3 +139,57 @@ export const CreateThreadAndRunBodySchema = Type.Object({
   thread: Type.Optional(Type.Union([CreateThreadBodySchema, Type.Null()]))
 }, { additionalProperties: false })
 export type CreateThreadAndRunBody = Static<typeof CreateThreadAndRunBodySchema>
+
+const StepStatusSchema = Type.Union([
+  Type.Literal('in_progress'), Type.Literal('completed'), Type.Literal('cancelled'), Type.Literal('failed'), Type.Literal('expired')
+])
+
+export const FunctionToolCallSchema = Type.Object({
+  id: Type.String({ description: 'the call id a client answers with tool_call_id' }),
+  type: Type.Literal('function'),
+  function: Type.Object({
+    name: Type.String(),
+    arguments: Type.String(),
+    output: Type.Union([Type.String(), Type.Null()], { description: 'null until known; a server-side tool\'s output only where its profile shows tool outputs' })
+  })
+})
+
+export const StepDetailsSchema = Type.Union([
+  Type.Object({ type: Type.Literal('message_creation'), message_creation: Type.Object({ message_id: Type.String() }) }),
+  Type.Object({ type: Type.Literal('tool_calls'), tool_calls: Type.Array(FunctionToolCallSchema) })
+])
+
+/** A run step as the Assistants API showed one: a message the run wrote, or a round of function calls. */
+export const RunStepSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('thread.run.step'),
+  created_at: UnixTimeSchema,
+  assistant_id: Type.String(),
+  thread_id: Type.String(),
+  run_id: Type.String(),
+  type: Type.Union([Type.Literal('message_creation'), Type.Literal('tool_calls')]),
+  status: StepStatusSchema,
+  step_details: StepDetailsSchema,
+  last_error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+  expired_at: NullableTime,
+  cancelled_at: NullableTime,
+  failed_at: NullableTime,
+  completed_at: NullableTime,
+  metadata: Type.Record(Type.String(), Type.String()),
+  usage: Type.Union([Type.Object({ prompt_tokens: Type.Integer(), completion_tokens: Type.Integer(), total_tokens: Type.Integer() }), Type.Null()])
+})
+export type RunStep = Static<typeof RunStepSchema>
+
+export const RunStepParamsSchema = Type.Object({ threadId: OpaqueIdSchema, runId: OpaqueIdSchema, stepId: OpaqueIdSchema })
+
+/** Tool outputs are fed to the model, like a server-side tool's: bounded alike. */
+export const TOOL_OUTPUT_MAX_CHARS = 64 * 1024
+
+export const SubmitToolOutputsBodySchema = Type.Object({
+  tool_outputs: Type.Array(Type.Object({
+    tool_call_id: Type.String({ minLength: 1, maxLength: 128 }),
+    output: Type.String({ maxLength: TOOL_OUTPUT_MAX_CHARS })
+  }, { additionalProperties: false }), { minItems: 1, maxItems: 128 }),
+  stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  wait: Type.Optional(Type.Boolean({ default: true, description: 'false answers 202 at once; the run goes on' }))
+}, { additionalProperties: false })

@@ -55,6 +55,7 @@ export function profileFromSdk (id: string, body: AssistantUpdateBody, current: 
     daily_token_cap: body.daily_token_cap ?? current?.daily_token_cap ?? 0,
     aliases: body.aliases ?? current?.aliases ?? [],
     accepts_additional_instructions: body.accepts_additional_instructions ?? current?.accepts_additional_instructions ?? false,
+    show_tool_outputs: body.show_tool_outputs ?? current?.show_tool_outputs ?? false,
     response_format: keep('response_format', null),
     metadata: body.metadata === undefined ? current?.metadata ?? {} : body.metadata ?? {}
   }

@@ -38,6 +38,7 @@ export function adminView (assistant: ResolvedAssistant, tools: ToolRegistry) {
     aliases: profile.aliases,
     accepts_sampling: profile.accepts_sampling,
     accepts_additional_instructions: profile.accepts_additional_instructions,
+    show_tool_outputs: profile.show_tool_outputs,
     max_output_tokens: profile.max_output_tokens,
     daily_token_cap: profile.daily_token_cap,
     version: assistant.version,

@@ -1,6 +1,7 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Response, ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
+import type { RequiredAction } from '../../schemas/runs.ts'
 import type { AssistantService } from '../assistants/service.ts'
 import type { BudgetService } from '../budget-service.ts'
 import type { Config } from '../config.ts'
@@ -11,7 +12,8 @@ import type { ToolRegistry } from '../tools/registry.ts'
 import type { RunEvents } from './events.ts'
 import type { LeaseKeeper } from './leases.ts'
 import { createMessageRelay, type MessageRelay } from './relay.ts'
-import { roundParams } from './round-params.ts'
+import { roundParams, roundTools } from './round-params.ts'
+import { callsDeltaEvent, completeCalls, endSteps, mergeSteps, openCallsStep, responseSteps, stepEvent } from './steps.ts'
 import { sleep, type ResponseStream, type UpstreamResponses } from './upstream.ts'
 import { addUsage, estimateInputTokens, usageOf } from './usage.ts'
 import { toRunView } from './views.ts'
@@ -32,7 +34,8 @@ export interface RunDriverDeps {
 
 const CANCEL_SETTLE_MS = 10_000
 
-type Stop = 'lease_lost' | 'shutdown'
+/** Why a driver stops before the run ends: its lease went to another worker, shutdown, or the run is paused (parked). */
+type Stop = 'lease_lost' | 'shutdown' | 'paused'
 class StopDriving extends Error {
   readonly reason: Stop
   constructor (reason: Stop) {
@@ -50,6 +53,18 @@ const FAILURE_MESSAGES: Record<string, string> = {
 }
 
 const functionCalls = (response: Response) => response.output.filter((o): o is ResponseFunctionToolCall => o.type === 'function_call')
+
+type CallOutput = { type: 'function_call_output', call_id: string, output: string }
+const callOutputs = (input: unknown[] | null): CallOutput[] =>
+  (input ?? []).filter((item): item is CallOutput => (item as { type?: string }).type === 'function_call_output')
+
+/** What a run's calls are answered with when the run ends before they could be: the model reads it next turn. */
+const ENDED_CALL_OUTPUTS: Record<string, string> = {
+  cancelled: 'the run was cancelled before this call was answered',
+  expired: 'the client did not answer this call in time',
+  failed: 'the run failed before this call was answered',
+  incomplete: 'the run ended before this call was answered'
+}
 
 interface DriveContext {
   runId: string
@@ -152,6 +167,12 @@ export function createRunDriver (deps: RunDriverDeps) {
 
   /** One step of the state machine; returns the run as persisted after it. */
   async function step (ctx: DriveContext, run: RunRecord): Promise<RunRecord> {
+    if (run.status === 'requires_action') {
+      // Claimed while paused: its time is up (it expires), or it was woken early and goes back to sleep.
+      const expiresAt = (run.expires_at ?? 0) * 1000
+      if (clock() >= expiresAt) return finish(ctx, run, 'expired')
+      return park(ctx, run, expiresAt)
+    }
     const current = run.response_ids.at(-1)
     const unsettled = current && !run.settled_response_ids.includes(current) ? current : null
 
@@ -213,19 +234,21 @@ export function createRunDriver (deps: RunDriverDeps) {
 
   async function startRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, input: ResponseInputItem[]): Promise<RunRecord> {
     const round = run.response_ids.length
-    const toolDefinitions = tools.definitions(profile.tools)
+    const toolDefinitions = roundTools(profile, tools)
     const reservationId = run.reservation_id ?? `${run.id}:r${round}`
     if (!run.reservation_id) {
       const refused = await reserveRound(ctx, run, profile, reservationId, JSON.stringify(toolDefinitions).length, input)
       if (refused) return refused
     }
+    const starting = run.status === 'queued'
     run = await update(ctx, {
       reservation_id: reservationId,
       creating_since: clock(),
-      status: run.status === 'queued' ? 'in_progress' : run.status,
+      status: starting ? 'in_progress' : run.status,
       started_at: run.started_at ?? seconds()
     })
-    if (round === 0) events.publish(run.id, { event: 'thread.run.in_progress', data: toRunView(run) })
+    // Queued at creation, and again after a client submitted its tool outputs.
+    if (starting) events.publish(run.id, { event: 'thread.run.in_progress', data: toRunView(run) })
 
     // Each open upstream stream holds a connection and its buffers. Past the limit, runs that no
     // client is streaming are created unstreamed and polled: memory stays bounded however many wait.
@@ -245,7 +268,7 @@ export function createRunDriver (deps: RunDriverDeps) {
       })
     }
     if ('id' in created && typeof created.id === 'string') {
-      run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null, pending_input: null })
+      run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null })
       return awaitRound(ctx, run, profile, created.id, null)
     }
     return awaitRound(ctx, run, profile, null, created as ResponseStream)
@@ -262,22 +285,22 @@ export function createRunDriver (deps: RunDriverDeps) {
       hooks: {
         async onCreated (responseId) {
           // Recorded before anything else happens: from here on a crash resumes this response.
-          Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null, pending_input: null }))
+          Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null }))
         },
         onEvent: event => ctx.messages.forward(run, event)
       }
     })
     run = (await store.getRun(run.id)) ?? run
     if (!final) return run
-    run = await settle(ctx, run, final)
+    run = await settle(ctx, run, final, profile)
     return afterResponse(ctx, run, final, profile)
   }
 
   /**
-   * Adds a finished response's usage to the run, the budget and the ledger, and sends streaming
-   * clients what they have not seen of its messages — once per response.
+   * Adds a finished response's usage to the run, the budget and the ledger, records its steps, and
+   * sends streaming clients what they have not seen of its messages — once per response.
    */
-  async function settle (ctx: DriveContext, run: RunRecord, response: Response): Promise<RunRecord> {
+  async function settle (ctx: DriveContext, run: RunRecord, response: Response, profile: AssistantProfile | null = null): Promise<RunRecord> {
     if (run.settled_response_ids.includes(response.id)) return run
     const usage = usageOf(response)
     await budgets.settle(run.reservation_id ?? `${run.id}:${response.id}`, {
@@ -297,7 +320,32 @@ export function createRunDriver (deps: RunDriverDeps) {
     ctx.messages.finish(run, response)
     // The conversation now holds this response's input and output: the next one reads about that much.
     await store.updateThread(run.thread_id, { token_estimate: usage.input_tokens + usage.output_tokens })
-    return update(ctx, { usage: addUsage(run.usage, usage), settled_response_ids: [...run.settled_response_ids, response.id], reservation_id: null })
+    // A response that ended without being kept (failed, cancelled) did not add its input to the conversation:
+    // its tool outputs stay pending, for the run's end to hand them over so no call is left unanswered.
+    const kept = response.status === 'completed' || response.status === 'incomplete'
+    const answered = kept ? completeOpenCalls(ctx, run, profile) : run.steps
+    const calls = response.status === 'completed' ? functionCalls(response) : []
+    return update(ctx, {
+      usage: addUsage(run.usage, usage),
+      settled_response_ids: [...run.settled_response_ids, response.id],
+      reservation_id: null,
+      ...(kept ? { pending_input: null } : {}),
+      steps: mergeSteps(answered, responseSteps(response, calls, now))
+    })
+  }
+
+  /** The round's calls step, completed with the outputs the conversation now holds (a server tool's only if the profile shows them). */
+  function completeOpenCalls (ctx: DriveContext, run: RunRecord, profile: AssistantProfile | null): RunRecord['steps'] {
+    const open = openCallsStep(run.steps)
+    if (!open) return run.steps
+    const clientTools = new Set((profile?.client_tools ?? []).map(t => t.name))
+    const shown = new Map(callOutputs(run.pending_input)
+      .filter(o => profile?.show_tool_outputs || clientTools.has(open.tool_calls.find(c => c.id === o.call_id)?.name ?? ''))
+      .map(o => [o.call_id, o.output]))
+    const steps = completeCalls(run.steps, shown, seconds())
+    const done = openCallsStep(run.steps) && steps?.find(s => s.id === open.id)
+    if (done) events.publish(run.id, stepEvent('completed', run, done))
+    return steps
   }
 
   async function afterResponse (ctx: DriveContext, run: RunRecord, response: Response, profile: AssistantProfile): Promise<RunRecord> {
@@ -308,12 +356,17 @@ export function createRunDriver (deps: RunDriverDeps) {
         if (run.tool_rounds >= config.RUN_MAX_TOOL_ROUNDS) {
           return finish(ctx, run, 'failed', { last_error: { code: 'tool_round_limit', message: `The assistant asked for tools in more than ${config.RUN_MAX_TOOL_ROUNDS} rounds` } })
         }
+        announceCalls(run)
+        const clientTools = new Set(profile.client_tools.map(t => t.name))
+        const forClient = calls.filter(call => clientTools.has(call.name))
         const context = { userId: run.owner, runId: run.id, threadId: run.thread_id }
-        const outputs = await Promise.all(calls.map(async call => ({
+        // Server-side tools of the round run here, also when the round waits for the client's.
+        const outputs = await Promise.all(calls.filter(call => !clientTools.has(call.name)).map(async call => ({
           type: 'function_call_output' as const,
           call_id: call.call_id,
           output: await tools.execute(call, profile.tools, context, ctx.stop)
         })))
+        if (forClient.length > 0) return pause(ctx, run, forClient, outputs)
         return update(ctx, { pending_input: outputs, tool_rounds: run.tool_rounds + 1 })
       }
       case 'incomplete':
@@ -327,21 +380,83 @@ export function createRunDriver (deps: RunDriverDeps) {
     }
   }
 
+  /** Streams the round's function calls as the Assistants API did: the SDK's toolCallCreated/toolCallDelta see them. */
+  function announceCalls (run: RunRecord): void {
+    const open = openCallsStep(run.steps)
+    if (!open) return
+    events.publish(run.id, stepEvent('created', run, { ...open, tool_calls: [] }))
+    events.publish(run.id, stepEvent('in_progress', run, { ...open, tool_calls: [] }))
+    events.publish(run.id, callsDeltaEvent(open))
+  }
+
+  /**
+   * The model called client tools: the run waits for the SPA in requires_action, holding its thread but
+   * no lease — parked in the store until it expires (a paused run costs its record, nothing in memory).
+   */
+  async function pause (ctx: DriveContext, run: RunRecord, calls: ResponseFunctionToolCall[], serverOutputs: CallOutput[]): Promise<RunRecord> {
+    const expiresAt = clock() + config.RUN_REQUIRES_ACTION_TTL_MS
+    // The thread stays the run's through the pause and what follows it.
+    const held = await store.lockThread(run.thread_id, run.id, expiresAt - clock() + config.RUN_MAX_DURATION_MS + 60_000)
+    if (held === null) log.warn({ runId: run.id }, 'a paused run no longer holds its thread')
+    const requiredAction: RequiredAction = {
+      type: 'submit_tool_outputs',
+      submit_tool_outputs: { tool_calls: calls.map(call => ({ id: call.call_id, type: 'function', function: { name: call.name, arguments: call.arguments } })) }
+    }
+    const paused = await update(ctx, {
+      status: 'requires_action',
+      required_action: requiredAction,
+      expires_at: Math.floor(expiresAt / 1000),
+      pending_input: serverOutputs,
+      tool_rounds: run.tool_rounds + 1
+    })
+    events.publish(run.id, { event: 'thread.run.requires_action', data: toRunView(paused) })
+    return park(ctx, paused, expiresAt)
+  }
+
+  /** Hands a paused run's lease back, parked until `until`: then the sweeper's claim expires it. */
+  async function park (ctx: DriveContext, run: RunRecord, until: number): Promise<never> {
+    await leases.release(run.id, ctx.fence, until)
+    throw new StopDriving('paused')
+  }
+
+  /**
+   * A run that ends with function calls the conversation holds no output for (cancelled after a tool
+   * round, out of rounds, expired, failed mid-round) would break the thread's next run: OpenAI refuses a
+   * conversation with an unanswered call. Its pending outputs, and an explanation for the rest, go in.
+   */
+  async function answerOpenCalls (run: RunRecord, status: RunStatus): Promise<void> {
+    const outputs = callOutputs(run.pending_input)
+    const answered = new Set(outputs.map(o => o.call_id))
+    const reason = ENDED_CALL_OUTPUTS[status] ?? ENDED_CALL_OUTPUTS.failed
+    for (const call of openCallsStep(run.steps)?.tool_calls ?? []) {
+      if (!answered.has(call.id)) outputs.push({ type: 'function_call_output', call_id: call.id, output: JSON.stringify({ error: status, message: reason }) })
+    }
+    if (outputs.length === 0) return
+    await upstream.append(run.thread_id, outputs)
+      .catch(err => log.warn({ err, runId: run.id }, 'could not answer the open function calls; the thread\'s next run may be refused'))
+  }
+
   async function finish (ctx: DriveContext, run: RunRecord, status: RunStatus, extra: Partial<RunRecord> = {}): Promise<RunRecord> {
     if (run.reservation_id) await budgets.release(run.reservation_id)
+    if (status !== 'completed') await answerOpenCalls(run, status)
     const now = seconds()
+    const stepEnd = status === 'cancelled' || status === 'expired' ? status : 'failed'
+    const ended = (run.steps ?? []).filter(s => s.status === 'in_progress')
     const updated = await update(ctx, {
       status,
       reservation_id: null,
       pending_input: null,
+      required_action: null,
       creating_since: null,
       completed_at: status === 'completed' ? now : null,
       cancelled_at: status === 'cancelled' ? now : null,
       failed_at: status === 'failed' ? now : null,
+      steps: endSteps(run.steps, stepEnd, now),
       ...extra
     })
+    for (const step of ended) events.publish(run.id, stepEvent(stepEnd, run, { ...step, status: stepEnd, ended_at: now }))
     metrics?.runs.inc({ assistant: run.assistant_type, status })
-    events.publish(run.id, { event: `thread.run.${status as 'completed' | 'incomplete' | 'failed' | 'cancelled'}`, data: toRunView(updated) })
+    events.publish(run.id, { event: `thread.run.${status as 'completed' | 'incomplete' | 'failed' | 'cancelled' | 'expired'}`, data: toRunView(updated) })
     return updated
   }
 

@@ -1,6 +1,6 @@
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import { isActiveRunStatus, type RunRecord, type Store } from '../store/types.ts'
+import { isRunningStatus, type RunRecord, type Store } from '../store/types.ts'
 import type { RunEvent } from './events.ts'
 import { createMessageRelay, endsResponse } from './relay.ts'
 import type { RunWatcher } from './watch.ts'
@@ -40,8 +40,9 @@ export async function followRun (
       if (response) messages.finish(run, response)
       unfinished = null
     }
-    if (!isActiveRunStatus(run.status)) {
-      const status = run.status as 'completed' | 'incomplete' | 'failed' | 'cancelled'
+    if (!isRunningStatus(run.status)) {
+      // Ended, or paused for the client's tool outputs: either way the stream has said all it can.
+      const status = run.status as 'completed' | 'incomplete' | 'failed' | 'cancelled' | 'expired' | 'requires_action'
       emit({ event: `thread.run.${status}`, data: toRunView(run) })
       return
     }

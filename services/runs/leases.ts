@@ -31,8 +31,11 @@ export function createLeaseKeeper ({ store, workerId, leaseMs, log }: { store: S
     drop (runId: string): void {
       held.delete(runId)
     },
-    /** Hands the lease back at once (graceful shutdown), so another worker can resume the run. */
-    release: (runId: string, fence: number) => store.releaseRun(runId, workerId, fence).catch(() => false),
+    /**
+     * Hands the lease back: at once (graceful shutdown: another worker resumes the run now), or parked
+     * until `resumeAt` (Unix ms), for a paused run that needs no driver before it expires.
+     */
+    release: (runId: string, fence: number, resumeAt?: number) => store.releaseRun(runId, workerId, fence, resumeAt).catch(() => false),
     close (): void {
       clearInterval(ticker)
     }

@@ -1,6 +1,7 @@
 import type { Response, ResponseOutputMessage, ResponseStreamEvent } from 'openai/resources/responses/responses'
 import type { RunRecord } from '../store/types.ts'
 import type { RunEvent } from './events.ts'
+import { messageStep, stepEvent } from './steps.ts'
 import { messageView } from './views.ts'
 
 /** The stream event that carries a response's end (it has no event for a cancelled one). */
@@ -21,10 +22,19 @@ function deltaEvent (itemId: string, index: number, text: string): RunEvent {
   return { event: 'thread.message.delta', data: { id: itemId, object: 'thread.message.delta', delta: { content: [{ index, type: 'text', text: { value: text } }] } } }
 }
 
-/** A message starts as the Assistants API started one: created, then in progress. */
+/** A message starts as the Assistants API started one: its step, then the message, created and in progress. */
 function started (run: RunRef, id: string, now: number): RunEvent[] {
   const data = answer(run, id, [], now, 'in_progress')
-  return [{ event: 'thread.message.created', data }, { event: 'thread.message.in_progress', data }]
+  const step = messageStep(id, now, 'in_progress')
+  return [
+    stepEvent('created', run, step), stepEvent('in_progress', run, step),
+    { event: 'thread.message.created', data }, { event: 'thread.message.in_progress', data }
+  ]
+}
+
+/** A message ends with its whole text, then its step. */
+function completed (run: RunRef, id: string, texts: string[], now: number): RunEvent[] {
+  return [{ event: 'thread.message.completed', data: answer(run, id, texts, now, 'completed') }, stepEvent('completed', run, messageStep(id, now, 'completed'))]
 }
 
 /** The contract's message events for an upstream stream event (none for most). */
@@ -35,7 +45,7 @@ function messageEventsOf (event: ResponseStreamEvent, run: RunRef, now: number):
     case 'response.output_text.delta':
       return [deltaEvent(event.item_id, event.content_index, event.delta)]
     case 'response.output_item.done':
-      return event.item.type === 'message' ? [{ event: 'thread.message.completed', data: answer(run, event.item.id, partTexts(event.item), now, 'completed') }] : []
+      return event.item.type === 'message' ? completed(run, event.item.id, partTexts(event.item), now) : []
     default:
       return []
   }
@@ -50,7 +60,7 @@ function messageEventsOf (event: ResponseStreamEvent, run: RunRef, now: number):
 export function createMessageRelay (emit: (event: RunEvent) => void, now: () => number) {
   /** Messages created but not completed: the text sent so far of each content part. */
   const sent = new Map<string, string[]>()
-  const completed = new Set<string>()
+  const done = new Set<string>()
   return {
     forward (run: RunRef, event: ResponseStreamEvent): void {
       if (event.type === 'response.output_item.added' && event.item.type === 'message') {
@@ -61,7 +71,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
         sent.set(event.item_id, parts)
       } else if (event.type === 'response.output_item.done' && event.item.type === 'message') {
         sent.delete(event.item.id)
-        completed.add(event.item.id)
+        done.add(event.item.id)
       }
       for (const mapped of messageEventsOf(event, run, now())) emit(mapped)
     },
@@ -70,7 +80,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
       for (const item of response.output) {
         if (item.type !== 'message') continue
         // Completed in the stream: nothing is missing (and it is forgotten).
-        if (completed.delete(item.id)) continue
+        if (done.delete(item.id)) continue
         const parts = sent.get(item.id)
         sent.delete(item.id)
         if (!parts) started(run, item.id, now()).forEach(emit)
@@ -81,7 +91,7 @@ export function createMessageRelay (emit: (event: RunEvent) => void, now: () => 
           // does not rewrite text), message.completed still carries the final text.
           if (text.length > before.length && text.startsWith(before)) emit(deltaEvent(item.id, index, text.slice(before.length)))
         })
-        emit({ event: 'thread.message.completed', data: answer(run, item.id, texts, now(), 'completed') })
+        completed(run, item.id, texts, now()).forEach(emit)
       }
     }
   }

@@ -1,5 +1,6 @@
 import type { FunctionTool, ResponseCreateParamsBase, ResponseInputItem, ResponseTextConfig, ToolChoiceOptions, ToolChoiceFunction } from 'openai/resources/responses/responses'
 import type { AssistantProfile, RunRecord } from '../store/types.ts'
+import type { ToolRegistry } from '../tools/registry.ts'
 import type { ResponseFormat } from '../../schemas/assistants.ts'
 import type { ToolChoice } from '../../schemas/runs.ts'
 
@@ -13,6 +14,14 @@ export interface RoundInput {
   tools: FunctionTool[]
   /** Whether the response is created streamed (else it is polled). */
   streamed: boolean
+}
+
+/** The functions a profile's runs offer the model: its server-side tools, then its client tools (run by the SPA). */
+export function roundTools (profile: Pick<AssistantProfile, 'tools' | 'client_tools'>, registry: ToolRegistry): FunctionTool[] {
+  return [
+    ...registry.definitions(profile.tools),
+    ...profile.client_tools.map(tool => ({ type: 'function' as const, name: tool.name, description: tool.description, parameters: tool.parameters, strict: false }))
+  ]
 }
 
 /** The Assistants API's response_format as the Responses API's text format ('auto': none sent). */

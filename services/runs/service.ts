@@ -7,18 +7,20 @@ import type { Config } from '../config.ts'
 import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { newRunRecord } from '../store/records.ts'
-import { isActiveRunStatus, type RunRecord, type Store } from '../store/types.ts'
+import { isActiveRunStatus, isRunningStatus, type RunRecord, type Store } from '../store/types.ts'
 import type { ThreadAccess } from '../threads/access.ts'
 import { estimateTokens, messageFileIds } from '../threads/items.ts'
 import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
-import type { Run } from '../../schemas/runs.ts'
+import type { Run, RunStep } from '../../schemas/runs.ts'
 import type { RunDriver } from './driver.ts'
 import type { RunEvents } from './events.ts'
 import { followRun } from './follow.ts'
 import type { RunRequest } from './request.ts'
+import { roundTools } from './round-params.ts'
 import type { RunEventSource } from './sse.ts'
+import { toStepView } from './steps.ts'
 import { estimateInputTokens } from './usage.ts'
 import type { RunWatcher } from './watch.ts'
 import { toRunView } from './views.ts'
@@ -40,7 +42,22 @@ export interface RunServiceDeps {
 }
 
 const CANCEL_WAIT_MS = 3000
-const ended = (run: RunRecord) => !isActiveRunStatus(run.status)
+
+/** What is wrong with a set of tool outputs for the calls a run waits for: every call, each once, no other. */
+function toolOutputsProblem (pending: string[], given: string[]): string | null {
+  const seen = new Set<string>()
+  const repeated = given.filter(id => seen.has(id) || !seen.add(id))
+  const unknown = given.filter(id => !pending.includes(id))
+  const missing = pending.filter(id => !seen.has(id))
+  const problems = [
+    unknown.length > 0 ? `name calls the run does not wait for: ${[...new Set(unknown)].join(', ')}` : '',
+    missing.length > 0 ? `miss the calls ${missing.join(', ')}` : '',
+    repeated.length > 0 ? `answer calls more than once: ${[...new Set(repeated)].join(', ')}` : ''
+  ].filter(Boolean)
+  return problems.length > 0 ? problems.join('; ') : null
+}
+/** What a waiter waits for: the run ended, or paused for the client's tool outputs. */
+const settled = (run: RunRecord) => !isRunningStatus(run.status)
 
 /**
  * Runs as the API sees them: start (with the atomic checks: one active run per thread, N per user,
@@ -75,7 +92,7 @@ export function createRunService (deps: RunServiceDeps) {
 
   /** Waits up to `ms` for the run to end; the run as it is then. */
   async function waitForEnd (runId: string, ms: number, signal?: AbortSignal): Promise<RunRecord | null> {
-    return watcher.watch(runId, { until: ended, timeoutMs: ms, signal, onRead: ensureDriven })
+    return watcher.watch(runId, { until: settled, timeoutMs: ms, signal, onRead: ensureDriven })
   }
 
   return {
@@ -110,7 +127,7 @@ export function createRunService (deps: RunServiceDeps) {
         id: reservationId,
         user: userId,
         assistant: profile.id,
-        tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(runTools).length, []) + maxOutput,
+        tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(roundTools(profile, tools)).length, []) + maxOutput,
         assistantCap: profile.daily_token_cap,
         expiresAt: now + threadLockTtlMs
       })
@@ -169,8 +186,13 @@ export function createRunService (deps: RunServiceDeps) {
     /** The caller's run; with `waitMs`, once it has ended or the wait is over. */
     async get (userId: string, threadId: string, runId: string, waitMs = 0, signal?: AbortSignal): Promise<RunRecord> {
       const run = await ownedRun(userId, threadId, runId)
+      if (run.status === 'requires_action' && clock() >= (run.expires_at ?? 0) * 1000) {
+        // Past its time but not yet expired by the sweeper: a reader sees it expire rather than a stale pause.
+        driver.kick(runId)
+        return (await watcher.watch(runId, { until: r => r.status !== 'requires_action', timeoutMs: CANCEL_WAIT_MS, signal })) ?? run
+      }
       ensureDriven(run)
-      if (waitMs <= 0 || !isActiveRunStatus(run.status)) return run
+      if (waitMs <= 0 || !isRunningStatus(run.status)) return run
       return (await waitForEnd(runId, waitMs, signal)) ?? run
     },
 
@@ -198,19 +220,71 @@ export function createRunService (deps: RunServiceDeps) {
         await openai.responses.cancel(current).catch(err => log.warn({ err, runId }, 'upstream cancel failed; the driver retries'))
       }
       driver.wake(runId)
-      ensureDriven(flagged)
+      // A paused run is parked without a driver: it needs one now to end.
+      if (run.status === 'requires_action') driver.kick(runId)
+      else ensureDriven(flagged)
       return (await waitForEnd(runId, CANCEL_WAIT_MS)) ?? flagged
     },
 
     /**
-     * The events of a run for a stream: first-hand from this process's driver for a run it just created
-     * (`created`), else by following the run wherever it is driven (a reconnect, another instance).
+     * The client's outputs for the calls a paused run waits for — exactly those calls, each once — sent
+     * upstream in the run's next round. The run is claimed first, so of two submits only one resumes it.
      */
-    events (run: RunRecord, from: 'created' | 'follow'): RunEventSource {
-      if (from === 'created') {
+    async submitToolOutputs (userId: string, threadId: string, runId: string, given: Array<{ tool_call_id: string, output: string }>): Promise<RunRecord> {
+      await ownedRun(userId, threadId, runId)
+      const fence = await store.claimRun(runId, driver.workerId, config.RUN_LEASE_MS)
+      try {
+        const run = (await store.getRun(runId))!
+        if (fence === null || run.status !== 'requires_action' || !run.required_action) {
+          throw invalidArgument('tool_outputs', `are not awaited: the run is ${run.status === 'requires_action' ? 'being resumed' : run.status}, not requires_action`)
+        }
+        if (clock() >= (run.expires_at ?? 0) * 1000) throw invalidArgument('tool_outputs', 'came too late: the run has expired')
+        const pending = run.required_action.submit_tool_outputs.tool_calls
+        const problem = toolOutputsProblem(pending.map(call => call.id), given.map(o => o.tool_call_id))
+        if (problem) throw invalidArgument('tool_outputs', problem)
+        const outputs = new Map(given.map(o => [o.tool_call_id, o.output]))
+        const resumed = await store.updateRun(runId, {
+          status: 'queued',
+          required_action: null,
+          pending_input: [...(run.pending_input ?? []), ...pending.map(call => ({ type: 'function_call_output', call_id: call.id, output: outputs.get(call.id)! }))],
+          // The run's time limit is for its own work, and starts again after a pause.
+          deadline_at: clock() + config.RUN_MAX_DURATION_MS
+        }, fence)
+        if (!resumed) throw invalidArgument('tool_outputs', 'are not awaited: the run moved on meanwhile')
+        await store.lockThread(threadId, runId, config.RUN_MAX_DURATION_MS + 60_000)
+        return resumed
+      } finally {
+        // Whatever happened, the run is ours now: its driver resumes it, ends it, or parks it again.
+        if (fence !== null) driver.kick(runId)
+      }
+    },
+
+    /** The run's steps (list conventions; newest first by default). */
+    async listSteps (userId: string, threadId: string, runId: string, query: ListQuery): Promise<ListPage<RunStep>> {
+      const run = await ownedRun(userId, threadId, runId)
+      const steps = (run.steps ?? []).map(step => toStepView(run, step))
+      if (query.order === 'desc') steps.reverse()
+      const start = query.after === undefined ? 0 : steps.findIndex(s => s.id === query.after) + 1
+      if (query.after !== undefined && start === 0) return listPage([], false)
+      return listPage(steps.slice(start, start + query.limit), start + query.limit < steps.length)
+    },
+
+    async getStep (userId: string, threadId: string, runId: string, stepId: string): Promise<RunStep> {
+      const run = await ownedRun(userId, threadId, runId)
+      const step = (run.steps ?? []).find(s => s.id === stepId)
+      if (!step) throw notFound('Run step')
+      return toStepView(run, step)
+    },
+
+    /**
+     * The events of a run for a stream: first-hand from this process's driver for a run it just created
+     * or resumed, else by following the run wherever it is driven (a reconnect, another instance).
+     */
+    events (run: RunRecord, from: 'created' | 'resumed' | 'follow'): RunEventSource {
+      if (from !== 'follow') {
         return emit => {
           const unsubscribe = events.subscribe(run.id, emit)
-          emit({ event: 'thread.run.created', data: toRunView(run) })
+          if (from === 'created') emit({ event: 'thread.run.created', data: toRunView(run) })
           emit({ event: 'thread.run.queued', data: toRunView(run) })
           return unsubscribe
         }

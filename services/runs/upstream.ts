@@ -1,6 +1,6 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
-import type { Response, ResponseCreateParamsBase, ResponseStreamEvent } from 'openai/resources/responses/responses'
+import type { Response, ResponseCreateParamsBase, ResponseInputItem, ResponseStreamEvent } from 'openai/resources/responses/responses'
 import type { Stream } from 'openai/core/streaming'
 import type { Config } from '../config.ts'
 import { endsResponse } from './relay.ts'
@@ -140,6 +140,8 @@ export function createUpstreamResponses ({ openai, config, log }: { openai: Open
     openStreams: () => streams.size,
     retrieve: (responseId: string, signal: AbortSignal) => openai.responses.retrieve(responseId, {}, { signal, timeout: POLL_CALL_TIMEOUT_MS }),
     cancel: (responseId: string) => openai.responses.cancel(responseId),
+    /** Adds items to a thread's conversation outside a response (the outputs of calls a run left open). */
+    append: (threadId: string, items: ResponseInputItem[]) => openai.conversations.items.create(threadId, { items }),
 
     /**
      * Waits for a response to end: from `stream` while it is open (resumed with starting_after when it

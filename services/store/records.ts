@@ -35,6 +35,9 @@ export function newRunRecord (fields: NewRunFields): RunRecord {
     tool_choice: null,
     parallel_tool_calls: true,
     additional_instructions: null,
+    required_action: null,
+    expires_at: null,
+    steps: [],
     ...fields
   }
 }

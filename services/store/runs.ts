@@ -1,11 +1,18 @@
 import { fieldNames, type Fields } from './fields.ts'
 import type { Page, PageQuery } from './page.ts'
 import type { AssistantTool, ResponseFormat } from '../../schemas/assistants.ts'
-import type { ToolChoice, TruncationStrategy } from '../../schemas/runs.ts'
+import type { RequiredAction, RunStatus, ToolChoice, TruncationStrategy } from '../../schemas/runs.ts'
 
-export type RunStatus = 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelling' | 'cancelled'
-export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'in_progress', 'cancelling']
+export type { RunStatus } from '../../schemas/runs.ts'
+
+/**
+ * Active runs hold their thread and count against their owner's runs in flight: those running, and
+ * those paused in requires_action (a paused run holds no lease: it is parked until it expires).
+ */
+export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'in_progress', 'cancelling', 'requires_action']
 export const isActiveRunStatus = (s: RunStatus) => ACTIVE_RUN_STATUSES.includes(s)
+/** Runs a driver is working on (not paused, not ended): what waiters wait through. */
+export const isRunningStatus = (s: RunStatus) => s !== 'requires_action' && isActiveRunStatus(s)
 
 export interface RunUsage {
   input_tokens: number
@@ -69,6 +76,29 @@ export interface RunRecord {
   tool_choice: ToolChoice | null
   parallel_tool_calls: boolean | null
   additional_instructions: string | null
+  // Client tools (requires_action) and run steps.
+  /** The client's function calls the paused run waits for (status requires_action). */
+  required_action: RequiredAction | null
+  /** Unix seconds: a paused run not answered by then expires. */
+  expires_at: number | null
+  /** The run's steps so far (null on runs from before steps were kept). */
+  steps: RunStepRecord[] | null
+}
+
+/** A run step as the run keeps it; the Assistants API's RunStep object is built from it (runs/views.ts). */
+export interface RunStepRecord {
+  id: string
+  type: 'message_creation' | 'tool_calls'
+  status: 'in_progress' | 'completed' | 'cancelled' | 'failed' | 'expired'
+  /** Unix seconds. */
+  created_at: number
+  /** Unix seconds when the step reached its status, when it is not in progress. */
+  ended_at: number | null
+  /** message_creation: the message's item id. */
+  message_id: string | null
+  /** tool_calls: the calls, with their outputs once known (null: unknown, or not shown). */
+  tool_calls: Array<{ id: string, name: string, arguments: string, output: string | null }>
+  usage: { prompt_tokens: number, completion_tokens: number, total_tokens: number } | null
 }
 
 /**
@@ -113,7 +143,10 @@ export const RUN_FIELDS: Fields<RunRecord> = {
   response_format: 'json',
   tool_choice: 'json',
   parallel_tool_calls: 'json',
-  additional_instructions: 'value'
+  additional_instructions: 'value',
+  required_action: 'json',
+  expires_at: 'value',
+  steps: 'json'
 }
 
 /**
@@ -147,8 +180,11 @@ export interface RunStore {
   claimRun (id: string, worker: string, leaseMs: number): Promise<number | null>
   /** Extends the lease; false when another worker has claimed the run since (the fence moved). */
   renewRun (id: string, worker: string, fence: number, leaseMs: number): Promise<boolean>
-  /** Gives the lease up (graceful shutdown) so another worker can resume the run at once. */
-  releaseRun (id: string, worker: string, fence: number): Promise<boolean>
+  /**
+   * Gives the lease up: at once (graceful shutdown: another worker resumes the run now), or parked until
+   * `resumeAt` (Unix ms; a paused run, which needs no driver until it expires): it is not an orphan before.
+   */
+  releaseRun (id: string, worker: string, fence: number, resumeAt?: number): Promise<boolean>
   /**
    * Applies the patch only if `fence` is still current (null fence: unconditional, for flags such as
    * cancel_requested). When the patch makes the run terminal, the thread lock held by the run is

@@ -35,12 +35,12 @@ local fence = tonumber(run[4]) + 1
 redis.call('HSET', KEYS[1], 'lease_owner', ARGV[3], 'lease_expires_at', num(now + tonumber(ARGV[4])), 'fence', num(fence))
 return fence`)
 
-/** KEYS: run. ARGV: prefix, now, worker (JSON), fence, lease ms ('' = release the lease). */
+/** KEYS: run. ARGV: prefix, now, worker (JSON), fence, lease ms ('' = release the lease, parked until ARGV[6] ms). */
 const leaseRun = luaScript('leaseRun', 1, `
 local run = redis.call('HMGET', KEYS[1], 'status', 'lease_owner', 'fence')
 if not run[1] or not ACTIVE[run[1]] or run[2] ~= ARGV[3] or tonumber(run[3]) ~= tonumber(ARGV[4]) then return 0 end
 if ARGV[5] == '' then
-  redis.call('HSET', KEYS[1], 'lease_owner', 'null', 'lease_expires_at', '0')
+  redis.call('HSET', KEYS[1], 'lease_owner', 'null', 'lease_expires_at', num(tonumber(ARGV[6])))
 else
   redis.call('HSET', KEYS[1], 'lease_expires_at', num(tonumber(ARGV[2]) + tonumber(ARGV[5])))
 end
@@ -115,8 +115,8 @@ export function redisRuns (ctx: RedisContext): RunStore {
       return await ctx.script(leaseRun, [keys.run(id)], [clock(), JSON.stringify(worker), fence, leaseMs]) === 1
     },
 
-    async releaseRun (id, worker, fence) {
-      return await ctx.script(leaseRun, [keys.run(id)], [clock(), JSON.stringify(worker), fence, '']) === 1
+    async releaseRun (id, worker, fence, resumeAt = 0) {
+      return await ctx.script(leaseRun, [keys.run(id)], [clock(), JSON.stringify(worker), fence, '', resumeAt]) === 1
     },
 
     async updateRun (id, patch, fence) {

@@ -194,6 +194,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE messages ADD COLUMN metadata TEXT;
       ALTER TABLE messages ADD COLUMN assistant_id TEXT;
     `
+  },
+  {
+    version: 5,
+    name: 'client tools and run steps',
+    // required_action: the client's calls a paused run waits for; expires_at: when it stops waiting (Unix s);
+    // steps: the run's steps (JSON). A paused run is parked: no lease owner, lease_expires_at = expires_at.
+    sql: `
+      ALTER TABLE runs ADD COLUMN required_action TEXT;
+      ALTER TABLE runs ADD COLUMN expires_at INTEGER;
+      ALTER TABLE runs ADD COLUMN steps TEXT;
+      -- requires_action is active (the run holds its thread): the orphan scan's index covers it too.
+      DROP INDEX runs_active_order;
+      CREATE INDEX runs_active_order ON runs (created_at, seq) WHERE status IN ('queued', 'in_progress', 'cancelling', 'requires_action');
+    `
   }
 ]
 

@@ -52,9 +52,9 @@ export function sqliteRuns (db: SqliteDb, clock: () => number, changes: ChangeFe
         clock() + leaseMs, id, worker, fence) === 1)
     },
 
-    async releaseRun (id, worker, fence) {
-      return db.immediate(() => db.run(`UPDATE runs SET lease_owner = NULL, lease_expires_at = 0 WHERE id = ? AND lease_owner = ? AND fence = ? AND status IN ${ACTIVE_SQL}`,
-        id, worker, fence) === 1)
+    async releaseRun (id, worker, fence, resumeAt = 0) {
+      return db.immediate(() => db.run(`UPDATE runs SET lease_owner = NULL, lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND fence = ? AND status IN ${ACTIVE_SQL}`,
+        resumeAt, id, worker, fence) === 1)
     },
 
     async updateRun (id, patch, fence) {

@@ -10,6 +10,7 @@ import { newRunRecord } from '../../../services/store/records.ts'
 import { openStore } from '../../../services/store/index.ts'
 import { createMessageRelay } from '../../../services/runs/relay.ts'
 import { estimateInputTokens } from '../../../services/runs/usage.ts'
+import { roundTools } from '../../../services/runs/round-params.ts'
 import type { RunEvent } from '../../../services/runs/events.ts'
 import { estimateTokens } from '../../../services/threads/items.ts'
 
@@ -129,7 +130,7 @@ t.test('a budget that does not fit the next tool round fails the run with budget
   const text = 'Time please [call:get_current_time {"timezone":"UTC"}]'
   const probe = await setup(t)
   const curator = (await probe.app.assistants.get('curator'))!.profile
-  const firstRound = estimateInputTokens(estimateTokens(text), curator, JSON.stringify(probe.app.tools.definitions(curator.tools)).length, []) + curator.max_output_tokens
+  const firstRound = estimateInputTokens(estimateTokens(text), curator, JSON.stringify(roundTools(curator, probe.app.tools)).length, []) + curator.max_output_tokens
   const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(firstRound + 10) })
   const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${await newThread(app, text)}/runs`, headers: alice, payload: { assistant_type: 'curator' } })
   t.equal(res.statusCode, 502)
@@ -177,6 +178,9 @@ t.test('the message relay never repeats text: a final text that does not continu
   relay.forward(run, { type: 'response.output_text.delta', item_id: 'msg_1', content_index: 0, delta: 'Hello wor' } as unknown as ResponseStreamEvent)
   const message = (text: string) => ({ type: 'message', id: 'msg_1', content: [{ type: 'output_text', text, annotations: [] }] })
   relay.finish(run, { output: [message('Goodbye')] } as unknown as Response)
-  t.same(sent.map(e => e.event), ['thread.message.created', 'thread.message.in_progress', 'thread.message.delta', 'thread.message.completed'])
-  t.match(sent.at(-1)!.data, { id: 'msg_1', content: [{ text: { value: 'Goodbye' } }] }, 'message.completed carries the final text')
+  t.same(sent.map(e => e.event), [
+    'thread.run.step.created', 'thread.run.step.in_progress', 'thread.message.created', 'thread.message.in_progress', 'thread.message.delta',
+    'thread.message.completed', 'thread.run.step.completed'
+  ])
+  t.match(sent.find(e => e.event === 'thread.message.completed')!.data, { id: 'msg_1', content: [{ text: { value: 'Goodbye' } }] }, 'message.completed carries the final text')
 })

@@ -58,7 +58,7 @@ export const T0 = Date.UTC(2030, 0, 15, 12, 0, 0)
 export const DAY = '2030-01-15'
 export const NEXT_DAY = '2030-01-16'
 export const OPTS = { maxActivePerUser: 100, threadLockTtlMs: 60_000 }
-export const TERMINAL: RunStatus[] = ['completed', 'incomplete', 'failed', 'cancelled']
+export const TERMINAL: RunStatus[] = ['completed', 'incomplete', 'failed', 'cancelled', 'expired']
 
 export class FakeClock {
   now = T0
@@ -98,6 +98,7 @@ export const profile = (id: string, extra: Partial<AssistantProfile> = {}): Assi
   client_tools: [],
   aliases: [],
   accepts_additional_instructions: false,
+  show_tool_outputs: false,
   response_format: null,
   metadata: {},
   created_at: 1,

@@ -56,7 +56,10 @@ export function recordsContract (tap: Test, setup: Setup): void {
       response_format: { type: 'json_object' },
       tool_choice: 'required',
       parallel_tool_calls: false,
-      additional_instructions: 'Be brief.'
+      additional_instructions: 'Be brief.',
+      required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'page_url', arguments: '{}' } }] } },
+      expires_at: 1234,
+      steps: [{ id: 'step_1', type: 'tool_calls', status: 'in_progress', created_at: 12, ended_at: null, message_id: null, tool_calls: [{ id: 'call_1', name: 'page_url', arguments: '{}', output: null }], usage: null }]
     }
     awayFromUsual(t, full, makeRun(full.id, full.thread_id, full.owner), ['id', 'thread_id', 'owner'])
 
@@ -118,6 +121,7 @@ export function recordsContract (tap: Test, setup: Setup): void {
       client_tools: [{ name: 'page_url', description: 'the page the learner is on', parameters: { type: 'object' } }],
       aliases: ['asst_full'],
       accepts_additional_instructions: true,
+      show_tool_outputs: true,
       response_format: { type: 'json_object' },
       metadata: { team: 'a' },
       created_at: 99

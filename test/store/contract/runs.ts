@@ -214,4 +214,24 @@ export function runsContract (tap: Test, setup: Setup): void {
     await store.claimRun('run_old', 'w2', 10_000)
     t.same((await store.listOrphanedRuns(10)).map(r => r.id), ['run_leased', 'run_new'])
   })
+
+  tap.test('runs: a paused run is parked until its resume time, claimable meanwhile, and holds its thread', async t => {
+    const { store, clock } = await setup(t)
+    await store.createRun(makeRun('run_paused', 'th_1', 'alice'), OPTS)
+    const fence = (await store.claimRun('run_paused', 'w1', 10_000))!
+    t.ok(await store.updateRun('run_paused', { status: 'requires_action', expires_at: Math.floor((T0 + 60_000) / 1000) }, fence))
+    t.equal(await store.releaseRun('run_paused', 'w1', fence, T0 + 60_000), true)
+    const parked = (await store.getRun('run_paused'))!
+    t.same([parked.lease_owner, parked.lease_expires_at], [null, T0 + 60_000], 'no owner, parked until the resume time')
+    t.same(await store.listOrphanedRuns(10), [], 'not an orphan while parked (no driver is needed)')
+    t.equal(await store.lockThread('th_1', 'someone', 1000), null, 'the paused run still holds its thread')
+    t.same(await store.createRun(makeRun('run_more', 'th_1', 'alice'), OPTS), { ok: false, reason: 'thread_busy' })
+    const claimed = await store.claimRun('run_paused', 'w2', 10_000)
+    t.ok(claimed, 'a parked run can be claimed at once (a cancel, a submitted output)')
+    t.equal(await store.releaseRun('run_paused', 'w2', claimed!, T0 + 60_000), true)
+    clock.advance(60_000)
+    t.same((await store.listOrphanedRuns(10)).map(r => r.id), ['run_paused'], 'an orphan once its time has come (it expires)')
+    t.ok(await store.updateRun('run_paused', { status: 'expired' }, null), 'expired is terminal')
+    t.ok(await store.lockThread('th_1', 'someone', 1000), 'and frees the thread')
+  })
 }

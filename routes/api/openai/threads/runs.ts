@@ -2,13 +2,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { API_ERRORS, ErrorSchema, IdempotencyHeadersSchema, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
 import {
-  CreateRunBodySchema, CreateThreadAndRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema, UpdateRunBodySchema, type Run
+  CreateRunBodySchema, CreateThreadAndRunBodySchema, GetRunQuerySchema, RunFailedSchema, RunParamsSchema, RunSchema, RunStepParamsSchema, RunStepSchema,
+  SubmitToolOutputsBodySchema, UpdateRunBodySchema, type Run
 } from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
 import { RunFailed, invalidArgument, withDetails } from '../../../../services/errors.ts'
 import { runRequest } from '../../../../services/runs/request.ts'
 import { toRunView } from '../../../../services/runs/views.ts'
-import { isActiveRunStatus, type RunRecord } from '../../../../services/store/types.ts'
+import { isRunningStatus, type RunRecord } from '../../../../services/store/types.ts'
 
 const tags = ['Runs']
 
@@ -55,17 +56,18 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }
 
   /** The answer to a request that started a run: its events, or the run once it ended or the wait is over. */
-  async function answer (request: FastifyRequest, reply: FastifyReply, run: RunRecord, stream: boolean, wait: boolean | undefined) {
+  async function answer (request: FastifyRequest, reply: FastifyReply, run: RunRecord, stream: boolean, wait: boolean | undefined, from: 'created' | 'resumed' = 'created') {
     const location = runLocation(run)
     if (stream) {
       // A stream cannot be replayed: a retried request with the same Idempotency-Key gets the run's Location.
       await idempotency.complete(request, {
         status: 202, body: JSON.stringify(await view(request, run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
       })
-      return eventStreams.send(reply, request.id, runs.events(run, 'created'))
+      return eventStreams.send(reply, request.id, runs.events(run, from))
     }
+    // A run paused for the client's tool outputs is an answer too (requires_action), as is an ended one.
     const ended = wait === false ? run : await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
-    if (isActiveRunStatus(ended.status)) {
+    if (isRunningStatus(ended.status)) {
       return reply.code(202).header('location', location).header('openai-poll-after-ms', POLL_AFTER_MS).send(await view(request, ended))
     }
     // The SDK would retry a 502 into new runs: a failed run is an answer, as the Assistants API gave it.
@@ -154,7 +156,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       return eventStreams.send(reply, request.id, runs.events(run, 'follow'))
     }
     const run = await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply))
-    if (isActiveRunStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
+    if (isRunningStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
     return view(request, run)
   })
 
@@ -169,6 +171,54 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request) {
     return view(request, await runs.update(request.caller.id, request.params.threadId, request.params.runId, request.body.metadata))
+  })
+
+  fastify.post('/:threadId/runs/:runId/submit_tool_outputs', {
+    config: { idempotent: true, rateBucket: 'runs' },
+    schema: {
+      tags,
+      operationId: 'submitToolOutputs',
+      summary: 'Answer the client-tool calls a run waits for (requires_action): one output per pending call, then the run goes on',
+      description: 'Every pending call id exactly once (400 names unknown, missing or repeated ids); a run not in requires_action is a 400. ' +
+        'Answers as POST …/runs does: waits (200 when it ends or pauses again, 202 while still going), or streams the rest with stream: true.',
+      headers: IdempotencyHeadersSchema,
+      params: RunParamsSchema,
+      body: SubmitToolOutputsBodySchema,
+      produces: ['application/json', 'text/event-stream'],
+      response: startedRunResponses
+    }
+  }, async function (request, reply) {
+    const { threadId, runId } = request.params
+    const stream = request.body.stream === true || wantsEvents(request)
+    const run = await runs.submitToolOutputs(request.caller.id, threadId, runId, request.body.tool_outputs)
+    return answer(request, reply, run, stream, request.body.wait, 'resumed')
+  })
+
+  fastify.get('/:threadId/runs/:runId/steps', {
+    schema: {
+      tags,
+      operationId: 'listRunSteps',
+      summary: 'List a run\'s steps: the messages it wrote and its rounds of function calls',
+      params: RunParamsSchema,
+      querystring: ListQuerySchema,
+      response: { 200: ListOf(RunStepSchema), ...errorResponses(...API_ERRORS, 404) }
+    }
+  }, async function (request) {
+    const { threadId, runId } = request.params
+    return runs.listSteps(request.caller.id, threadId, runId, request.query)
+  })
+
+  fastify.get('/:threadId/runs/:runId/steps/:stepId', {
+    schema: {
+      tags,
+      operationId: 'getRunStep',
+      summary: 'Get one step of a run',
+      params: RunStepParamsSchema,
+      response: { 200: RunStepSchema, ...errorResponses(...API_ERRORS, 404) }
+    }
+  }, async function (request) {
+    const { threadId, runId, stepId } = request.params
+    return runs.getStep(request.caller.id, threadId, runId, stepId)
   })
 
   fastify.post('/:threadId/runs/:runId/cancel', {
