@@ -43,3 +43,28 @@ t.test('a gateway killed (SIGKILL) mid-run: the restarted one resumes the run, o
   t.equal(counters.reserved_user_tokens, 0, 'no reservation leaked')
   t.same(sim.nonconforming(), [])
 })
+
+t.test('a paused run (requires_action) outlives a gateway restart: resumed by the next process, in time', async t => {
+  const sim = await startSim(t)
+  const dir = tempDir(t)
+  const env = testEnv(sim, { SQLITE_PATH: join(dir, 'gw.db'), RUN_LEASE_MS: '1000', RUN_WAIT_TIMEOUT_MS: '20000' })
+  const headers = { ...bearer(userToken('alice')), 'content-type': 'application/json' }
+
+  const first = await startGatewayProcess(t, env)
+  const thread = await (await fetch(`${first.url}/api/openai/threads`, { method: 'POST', headers, body: JSON.stringify({ messages: [{ role: 'user', content: 'Where am I? [call:get_learner_context {}]' }] }) })).json() as { id: string }
+  const paused = await (await fetch(`${first.url}/api/openai/threads/${thread.id}/runs`, { method: 'POST', headers, body: JSON.stringify({ assistant_id: 'curator' }) })).json() as
+    { id: string, status: string, required_action: { submit_tool_outputs: { tool_calls: Array<{ id: string }> } } }
+  t.equal(paused.status, 'requires_action')
+  first.child.kill('SIGKILL')
+  await first.exited
+
+  const second = await startGatewayProcess(t, env)
+  const url = `${second.url}/api/openai/threads/${thread.id}/runs/${paused.id}`
+  const still = await (await fetch(url, { headers })).json() as { status: string }
+  t.equal(still.status, 'requires_action', 'the pause survived: it lives in the store, not in a process')
+  const callId = paused.required_action.submit_tool_outputs.tool_calls[0]!.id
+  const done = await (await fetch(`${url}/submit_tool_outputs`, { method: 'POST', headers, body: JSON.stringify({ tool_outputs: [{ tool_call_id: callId, output: 'page 5' }] }) })).json() as { status: string }
+  t.equal(done.status, 'completed', 'the restarted process resumed it')
+  t.equal(sim.counters()['POST /v1/responses'], 2, 'the call, then the answer: nothing started twice')
+  t.same(sim.nonconforming(), [])
+})

@@ -141,6 +141,23 @@ if (redisOrSkip(t)) {
     t.equal(ledger.reduce((n, row) => n + row.total_tokens, 0), upstream.usage.total_tokens, 'the stored ledger agrees')
   })
 
+  t.test('a run paused for client tools on one instance is resumed on another, and its end is seen on a third', async t => {
+    const threadId = await newThread(a.url, 'cora', 'Where am I? [call:get_learner_context {}]')
+    const paused = await api(a.url, 'POST', `/api/openai/threads/${threadId}/runs`, { user: 'cora', body: { assistant_id: 'curator' } })
+    t.equal(paused.body.status, 'requires_action')
+    const waiting = api(c.url, 'GET', `/api/openai/threads/${threadId}/runs/${paused.body.id}?wait=20000`, { user: 'cora' })
+    t.equal((await waiting).body.status, 'requires_action', 'a waiter anywhere sees the pause')
+    const callId = paused.body.required_action.submit_tool_outputs.tool_calls[0].id
+    const resumed = await api(b.url, 'POST', `/api/openai/threads/${threadId}/runs/${paused.body.id}/submit_tool_outputs`,
+      { user: 'cora', body: { tool_outputs: [{ tool_call_id: callId, output: 'lesson 4' }], wait: false } })
+    t.equal(resumed.status, 202)
+    const done = await api(c.url, 'GET', `/api/openai/threads/${threadId}/runs/${paused.body.id}?wait=20000`, { user: 'cora' })
+    t.equal(done.body.status, 'completed', 'driven by B, seen by C through the change feed')
+    const again = await api(a.url, 'POST', `/api/openai/threads/${threadId}/runs/${paused.body.id}/submit_tool_outputs`,
+      { user: 'cora', body: { tool_outputs: [{ tool_call_id: callId, output: 'lesson 4' }] } })
+    t.equal(again.status, 400, 'resumed once')
+  })
+
   t.test('the simulator saw only conforming requests', async t => {
     t.same(sim.nonconforming(), [])
   })
