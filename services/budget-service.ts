@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { loadJsonFile, type Config } from './config.ts'
 import { BudgetExceeded, withDetails } from './errors.ts'
 import type { Metrics } from './metrics.ts'
-import type { BudgetLimits, LedgerRow, Store, UsageAmounts } from './store/types.ts'
+import { USAGE_AMOUNTS, type BudgetLimits, type LedgerRow, type Store, type UsageAmounts } from './store/types.ts'
 import type { TokenUsage } from '../schemas/usage.ts'
 
 export const BUNDLED_PRICES_FILE = join(import.meta.dirname, '..', 'config', 'prices.json')
@@ -147,11 +147,10 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
 }
 export type BudgetService = ReturnType<typeof createBudgetService>
 
-const AMOUNT_FIELDS = ['input_tokens', 'cached_tokens', 'output_tokens', 'reasoning_tokens', 'total_tokens', 'audio_seconds', 'runs', 'cost_usd'] as const
-type Amounts = Record<typeof AMOUNT_FIELDS[number], number>
-const zeroAmounts = (): Amounts => ({ input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0, audio_seconds: 0, runs: 0, cost_usd: 0 })
+type Amounts = UsageAmounts
+const zeroAmounts = (): Amounts => Object.fromEntries(USAGE_AMOUNTS.map(f => [f, 0])) as Amounts
 function add (into: Amounts, row: Amounts): void {
-  for (const field of AMOUNT_FIELDS) into[field] += row[field]
+  for (const field of USAGE_AMOUNTS) into[field] += row[field]
 }
 const roundCost = (amounts: Amounts) => ({ ...amounts, cost_usd: Math.round(amounts.cost_usd * 1e6) / 1e6 })
 
@@ -166,7 +165,7 @@ export async function usageReport (store: Store, config: Config, prices: PriceTa
       user = { ...zeroAmounts(), by_model: [] }
       users.set(row.user, user)
     }
-    const amounts = Object.fromEntries(AMOUNT_FIELDS.map(f => [f, row[f]])) as Amounts
+    const amounts = Object.fromEntries(USAGE_AMOUNTS.map(f => [f, row[f]])) as Amounts
     add(user, amounts)
     add(totals, amounts)
     user.by_model.push({ assistant: row.assistant, model: row.model, ...roundCost(amounts) })

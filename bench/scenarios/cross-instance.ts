@@ -75,9 +75,9 @@ const ms = (n: number) => n.toFixed(1)
 export default defineScenario<CrossInstanceFigures>({
   name: 'cross-instance',
   title: '7. A chat turn followed from another instance',
-  description: `Two gateway processes on one Redis store (\`STORE=redis\`). Each turn starts a run on instance A (\`wait: false\`; A drives it) ` +
-    `and long-polls it at once on A and on B (\`GET …/runs/:id?wait=30000\`). The difference between the two answers' arrival, per turn, is what ` +
-    `waiting on an instance that does not drive the run costs: B learns of the run's end from the store's change feed (Redis pub/sub), ` +
+  description: 'Two gateway processes on one Redis store (`STORE=redis`). Each turn starts a run on instance A (`wait: false`; A drives it) ' +
+    'and long-polls it at once on A and on B (`GET …/runs/:id?wait=30000`). The difference between the two answers\' arrival, per turn, is what ' +
+    'waiting on an instance that does not drive the run costs: B learns of the run\'s end from the store\'s change feed (Redis pub/sub), ' +
     `not by polling. ${TURNS} turns of ${GENERATION_MS} ms, ${CONCURRENCY} at a time.`,
   expectedSeconds: 30,
   run: measure,
@@ -103,10 +103,13 @@ export default defineScenario<CrossInstanceFigures>({
         subtitle: 'time from the start of the turn to the ended run, p50; same turns, same run',
         unit: 'ms',
         series: ['driving instance', 'other instance'],
-        groups: [{ label: `T = ${GENERATION_MS} ms`, bars: [
-          { series: 'driving instance', value: f.sameMs.p50, label: `${ms(f.sameMs.p50)} ms` },
-          { series: 'other instance', value: f.otherMs.p50, label: `${ms(f.otherMs.p50)} ms` }
-        ] }]
+        groups: [{
+          label: `T = ${GENERATION_MS} ms`,
+          bars: [
+            { series: 'driving instance', value: f.sameMs.p50, label: `${ms(f.sameMs.p50)} ms` },
+            { series: 'other instance', value: f.otherMs.p50, label: `${ms(f.otherMs.p50)} ms` }
+          ]
+        }]
       }),
       notes: [
         'Before the change feed, the other instance re-read the run from the store every 250 ms (about +75 ms per turn was measured). ' +

@@ -1,16 +1,9 @@
 import type { Fields } from './fields.ts'
 import { fieldNames } from './fields.ts'
+import type { UsageAmounts } from '../../schemas/usage.ts'
 
-export interface UsageAmounts {
-  input_tokens: number
-  cached_tokens: number
-  output_tokens: number
-  reasoning_tokens: number
-  total_tokens: number
-  audio_seconds: number
-  runs: number
-  cost_usd: number
-}
+/** The amounts the ledger sums: the usage report's, which is where their type is stated. */
+export type { UsageAmounts } from '../../schemas/usage.ts'
 
 export const USAGE_FIELDS: Fields<UsageAmounts> = {
   input_tokens: 'value',

@@ -2,6 +2,7 @@ import { fieldNames, type Fields } from './fields.ts'
 import type { Page, PageQuery } from './page.ts'
 import type { AssistantTool, ResponseFormat } from '../../schemas/assistants.ts'
 import type { RequiredAction, RunStatus, ToolChoice, TruncationStrategy } from '../../schemas/runs.ts'
+import type { TokenUsage } from '../../schemas/usage.ts'
 
 export type { RunStatus } from '../../schemas/runs.ts'
 
@@ -13,14 +14,6 @@ export const ACTIVE_RUN_STATUSES: readonly RunStatus[] = ['queued', 'in_progress
 export const isActiveRunStatus = (s: RunStatus) => ACTIVE_RUN_STATUSES.includes(s)
 /** Runs a driver is working on (not paused, not ended): what waiters wait through. */
 export const isRunningStatus = (s: RunStatus) => s !== 'requires_action' && isActiveRunStatus(s)
-
-export interface RunUsage {
-  input_tokens: number
-  cached_tokens: number
-  output_tokens: number
-  reasoning_tokens: number
-  total_tokens: number
-}
 
 export interface RunRecord {
   id: string
@@ -40,7 +33,7 @@ export interface RunRecord {
   last_error: { code: string, message: string } | null
   incomplete_details: { reason: string } | null
   /** Summed over every settled upstream response of the run; null until the run ends. */
-  usage: RunUsage | null
+  usage: TokenUsage | null
   temperature: number | null
   top_p: number | null
   max_output_tokens: number | null

@@ -167,7 +167,7 @@ t.test('streams: the tool-calls step, then requires_action ends the stream; subm
   t.same(restNames.slice(-2), ['thread.run.completed', 'done'])
 })
 
-t.test("the official SDK: createAndPoll → requires_action → submitToolOutputsAndPoll; stream → toolCallCreated → submitToolOutputsStream", async t => {
+t.test('the official SDK: createAndPoll → requires_action → submitToolOutputsAndPoll; stream → toolCallCreated → submitToolOutputsStream', async t => {
   const { app, sim } = await setup(t)
   await app.listen({ host: '127.0.0.1', port: 0 })
   const openai = new OpenAI({ baseURL: `http://127.0.0.1:${(app.server.address() as AddressInfo).port}/api/openai`, apiKey: userToken('alice') })
