@@ -1,5 +1,5 @@
 import t from 'tap'
-import { forEachSdk, setup, all, upstreamResponses, checkRun, RUNS, ONE_RUN, collect, checkStream } from './helpers.ts'
+import { forEachSdk, setup, refusal, all, upstreamResponses, checkRun, RUNS, ONE_RUN, collect, checkStream } from './helpers.ts'
 import { textOf } from './shapes.ts'
 
 // Runs over time: cancel, poll, createAndPoll, threads.createAndRun and createAndRunPoll, the AssistantStream helpers, and a failed run that is neither thrown nor retried.
@@ -132,6 +132,41 @@ forEachSdk(t, (test, factory) => {
     checkStream(t, fresh, 'threads.createAndRunStream')
     t.match(fresh.done[0] && textOf(fresh.done[0]), /New thread, streamed/)
     t.not(fresh.run.thread_id, thread.id)
+    t.same(sim.nonconforming(), [])
+  })
+
+  test('a busy thread: a new message while a run is active is the SDK\'s ConflictError with THREAD_BUSY', async t => {
+    const { sdk, sim, wire } = await setup(t, factory, { env: { RUN_WAIT_TIMEOUT_MS: '100' } })
+    const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Busy for a while [slow:15000]' }] })
+    const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    t.ok(['queued', 'in_progress'].includes(run.status))
+    const mark = wire.mark()
+    const message = await refusal(t, sdk.messages.create(thread.id, { role: 'user', content: 'more' }), sdk.errors.ConflictError, 'a message')
+    t.equal(message.code, 'THREAD_BUSY')
+    // The SDK retries a 409 (twice by default, after its Retry-After) unless told x-should-retry: false;
+    // whether it should here is the contract's call, so the count is reported, not asserted.
+    t.comment(`${sdk.name}: ${wire.since(mark).length} attempt(s) before the ConflictError`)
+    await sdk.runs.cancel(thread.id, run.id)
+    t.same(sim.nonconforming(), [])
+  })
+
+  test('a stream the SPA abandons: the run goes on and its answer lands in the thread', async t => {
+    const { sdk, sim } = await setup(t, factory)
+    const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Answer even if I leave [slow:800]' }] })
+    const stream = sdk.runs.stream(thread.id, { assistant_id: 'mentor' })
+    let runId = ''
+    await new Promise<void>((resolve, reject) => {
+      stream.on('event', event => { if (event.event === 'thread.run.created') runId = (event.data as { id: string }).id })
+      stream.on('textDelta', () => { stream.abort(); resolve() })
+      stream.on('end', () => resolve())
+      stream.finalRun().catch(() => {}).then(() => resolve(), reject)
+    })
+    t.match(runId, /^run_/, 'the run had started')
+    const ended = await sdk.runs.poll(thread.id, runId)
+    t.equal(ended.status, 'completed', 'the run ended by itself')
+    const [answer] = await all(sdk.messages.list(thread.id, { limit: 1 }))
+    t.match(answer, { role: 'assistant', run_id: runId, status: 'completed' })
+    t.match(answer && textOf(answer), /Answer even if I leave/)
     t.same(sim.nonconforming(), [])
   })
 })

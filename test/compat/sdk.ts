@@ -46,6 +46,8 @@ export interface AssistantStreamLike {
   on (event: 'textDelta', listener: (delta: { value?: string }) => void): unknown
   on (event: 'messageDone', listener: (message: Message) => void): unknown
   on (event: 'event', listener: (event: { event: string, data: unknown }) => void): unknown
+  on (event: 'end', listener: () => void): unknown
+  abort (): void
   finalRun (): Promise<Run>
   finalMessages (): Promise<Message[]>
 }
