@@ -78,6 +78,7 @@ export const ConfigSchema = Type.Object({
   RUN_LEASE_MS: Int(1000, 600_000, 15_000, 'a run whose owner has not renewed its lease for this long is resumed by another worker'),
   RUN_MAX_UPSTREAM_STREAMS: Int(0, 100_000, 2000, 'upstream response streams held open at once; beyond it, runs no client is streaming are polled (memory stays bounded)'),
   TOOL_TIMEOUT_MS: Int(100, 600_000, 10_000, 'time limit for one tool call'),
+  STREAMS_MAX_PER_USER: Int(1, 10_000, 10, 'server-sent event streams one user may hold open at once on an instance (beyond it 429)'),
   RUN_REQUIRES_ACTION_TTL_MS: Int(1000, 86_400_000, 600_000, 'a run paused for the client\'s tool outputs (requires_action) expires after this'),
   TOOL_WEBHOOK_SECRET: OptionalString('HMAC-SHA256 secret that signs webhook tool calls', { minLength: 16 }),
 

@@ -8,7 +8,7 @@ declare module 'fastify' {
 
 /** Server-sent event streams of runs; ended on shutdown so close() is not held up by them. */
 async function eventStreams (fastify: FastifyInstance) {
-  const streams = createEventStreams()
+  const streams = createEventStreams({ maxPerUser: fastify.config.STREAMS_MAX_PER_USER })
   fastify.decorate('eventStreams', streams)
   fastify.addHook('preClose', async () => { streams.endAll('The gateway is shutting down; the run goes on, poll its Location') })
 }

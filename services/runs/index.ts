@@ -12,6 +12,7 @@ import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import { createRunDriver } from './driver.ts'
 import { createRunEvents } from './events.ts'
+import { createRunFollowers } from './followers.ts'
 import { createLeaseKeeper } from './leases.ts'
 import { createRunService } from './service.ts'
 import { createRunSweeper } from './sweeper.ts'
@@ -45,7 +46,8 @@ export function createRuns (deps: RunsDeps) {
   const upstream = createUpstreamResponses({ openai, config, log })
   const driver = createRunDriver({ ...deps, upstream, leases, events })
   const watcher = createRunWatcher({ store, log })
-  const service = createRunService({ ...deps, driver, events, watcher })
+  const followers = createRunFollowers({ openai, store, watcher, log, clock: deps.clock })
+  const service = createRunService({ ...deps, driver, events, watcher, followers })
   const sweeper = createRunSweeper({ store, driver, log, intervalMs: config.RUN_LEASE_MS })
   return {
     service,

@@ -16,7 +16,7 @@ import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts
 import type { Run, RunStep } from '../../schemas/runs.ts'
 import type { RunDriver } from './driver.ts'
 import type { RunEvents } from './events.ts'
-import { followRun } from './follow.ts'
+import type { RunFollowers } from './followers.ts'
 import type { RunRequest } from './request.ts'
 import { roundTools } from './round-params.ts'
 import type { RunEventSource } from './sse.ts'
@@ -36,6 +36,7 @@ export interface RunServiceDeps {
   driver: RunDriver
   events: RunEvents
   watcher: RunWatcher
+  followers: RunFollowers
   config: Config
   log: FastifyBaseLogger
   clock: () => number
@@ -64,7 +65,7 @@ const settled = (run: RunRecord) => !isRunningStatus(run.status)
  * budget), read, list, wait, cancel, and the sources of their event streams.
  */
 export function createRunService (deps: RunServiceDeps) {
-  const { openai, store, access, messages, assistants, budgets, tools, driver, events, watcher, config, log, clock } = deps
+  const { openai, store, access, messages, assistants, budgets, tools, driver, events, watcher, followers, config, log, clock } = deps
   const threadLockTtlMs = config.RUN_MAX_DURATION_MS + 60_000
 
   async function ownedRun (userId: string, threadId: string, runId: string): Promise<RunRecord> {
@@ -289,15 +290,7 @@ export function createRunService (deps: RunServiceDeps) {
           return unsubscribe
         }
       }
-      return (emit, fail) => {
-        const following = new AbortController()
-        followRun({ openai, store, watcher, log, clock }, run.id, following.signal, emit)
-          .then(() => fail('The run can no longer be followed; poll its Location'), err => {
-            log.warn({ err, runId: run.id }, 'following the run failed')
-            fail('Following the run failed; poll its Location')
-          })
-        return () => following.abort()
-      }
+      return followers.source(run.id)
     },
 
     /** Listeners of a run's first-hand events (for tests: a closed stream lets go of its run). */

@@ -1,6 +1,6 @@
 import { PassThrough } from 'node:stream'
 import type { FastifyReply } from 'fastify'
-import { ServiceUnavailable, errorBody } from '../errors.ts'
+import { RateLimited, ServiceUnavailable, errorBody, withDetails } from '../errors.ts'
 import { endsRun, type RunEvent } from './events.ts'
 
 /** SSE comment lines keep proxies and browsers from timing out an idle stream (contract: ≤ 15 s). */
@@ -16,15 +16,24 @@ interface OpenStream { end (reason: string): void }
 
 /**
  * Server-sent event streams of runs, and the registry of those open, so that shutdown can end them
- * (close() is not held up by them, and each client is told to poll instead). The run never depends
- * on a stream: when the client disconnects only the relay stops, and the answer still lands.
+ * (close() is not held up by them, and each client is told to poll instead), and so that one user
+ * cannot hold an unbounded number of them. The run never depends on a stream: when the client
+ * disconnects only the relay stops, and the answer still lands.
  */
-export function createEventStreams ({ heartbeatMs = HEARTBEAT_MS }: { heartbeatMs?: number } = {}) {
+export function createEventStreams ({ maxPerUser, heartbeatMs = HEARTBEAT_MS }: { maxPerUser: number, heartbeatMs?: number }) {
   const open = new Set<OpenStream>()
+  const perUser = new Map<string, number>()
 
   return {
+    /** Refuses (429) a user who already has the most streams open; checked before a stream's run is started. */
+    ensureRoom (user: string): void {
+      if ((perUser.get(user) ?? 0) >= maxPerUser) {
+        throw withDetails(new RateLimited(`At most ${maxPerUser} event streams may be open per user; close one, or poll the run instead`), { retryAfterSeconds: 5 })
+      }
+    },
+
     /** Answers `reply` with the source's events until the run's final event, then `event: done`. */
-    send (reply: FastifyReply, requestId: string, source: RunEventSource): FastifyReply {
+    send (reply: FastifyReply, requestId: string, user: string, source: RunEventSource): FastifyReply {
       const out = new PassThrough()
       let ended = false
       const write = (event: string, data: unknown) => {
@@ -37,6 +46,9 @@ export function createEventStreams ({ heartbeatMs = HEARTBEAT_MS }: { heartbeatM
         clearInterval(heartbeat)
         stop()
         open.delete(stream)
+        const left = (perUser.get(user) ?? 1) - 1
+        if (left > 0) perUser.set(user, left)
+        else perUser.delete(user)
         out.end()
       }
       const stream: OpenStream = {
@@ -46,6 +58,7 @@ export function createEventStreams ({ heartbeatMs = HEARTBEAT_MS }: { heartbeatM
         }
       }
       open.add(stream)
+      perUser.set(user, (perUser.get(user) ?? 0) + 1)
       const heartbeat = setInterval(() => { if (!ended) out.write(': keep-alive\n\n') }, heartbeatMs)
       heartbeat.unref()
       reply.raw.once('close', () => close(false))

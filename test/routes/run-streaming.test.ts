@@ -132,6 +132,39 @@ t.test('GET a run with Accept: text/event-stream follows it: the answer so far i
   t.same(parseSse(ended.body).map(e => e.event), ['thread.run.completed', 'done'], 'a finished run answers its final event at once')
 })
 
+t.test('followers of one run share one upstream stream; a user holds at most STREAMS_MAX_PER_USER streams', async t => {
+  const { app, sim, thread, finalText } = await setup(t, { generationMs: 1200 })
+  const threadId = await thread('Many tabs follow me')
+  const started = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })
+  const location = started.headers.location as string
+  const responseId = await until(async () => (await app.store.getRun(started.json().id))?.response_ids[0], { message: 'the upstream response to exist' })
+  const before = sim.counters()['GET /v1/responses/{response_id}'] ?? 0
+  const follow = () => app.inject({ url: location, headers: { ...alice, accept: 'text/event-stream' } })
+  const followers = await Promise.all(Array.from({ length: 5 }, follow))
+  const answer = await finalText(threadId)
+  for (const res of followers) {
+    t.equal(res.statusCode, 200)
+    t.equal(deltasOf(parseSse(res.body)), answer, 'each follower gets the whole answer')
+  }
+  const streamsOpened = (sim.counters()['GET /v1/responses/{response_id}'] ?? 0) - before
+  t.ok(streamsOpened >= 1 && streamsOpened <= 2, `five followers, one upstream stream (and at most one read of its end): ${streamsOpened} reads of ${responseId}`)
+
+  const limited = await build(t, sim, { env: { STREAMS_MAX_PER_USER: '2' } })
+  const slowThread = (await limited.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: 'Slow [slow:3000]' }] } })).json().id
+  const slow = await limited.inject({ method: 'POST', url: `/api/openai/threads/${slowThread}/runs`, headers: alice, payload: { assistant_type: 'mentor', wait: false } })
+  const held = [limited.inject({ url: slow.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } }),
+    limited.inject({ url: slow.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })]
+  await until(() => limited.eventStreams.size() === 2, { message: 'two streams to be open' })
+  const third = await limited.inject({ url: slow.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
+  t.equal(third.statusCode, 429, 'a third stream is refused')
+  t.equal(third.json().code, 'RATE_LIMITED')
+  t.ok(third.headers['retry-after'])
+  const other = await limited.inject({ url: '/api/openai/threads', headers: bearer(userToken('bob')) })
+  t.equal(other.statusCode, 200, 'other users are not affected')
+  await Promise.all(held)
+  t.equal(limited.eventStreams.size(), 0, 'ended streams free their places')
+})
+
 /** The contract's order of message events: one created, its deltas, one completed, before the run's final event. */
 function checkMessageOrder (t: Test, events: SseEvent[]) {
   const names = events.map(e => e.event)

@@ -63,7 +63,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       await idempotency.complete(request, {
         status: 202, body: JSON.stringify(await view(request, run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
       })
-      return eventStreams.send(reply, request.id, runs.events(run, from))
+      return eventStreams.send(reply, request.id, request.caller.id, runs.events(run, from))
     }
     // A run paused for the client's tool outputs is an answer too (requires_action), as is an ended one.
     const ended = wait === false ? run : await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
@@ -93,6 +93,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { wait, ...body } = request.body
     const stream = body.stream === true || wantsEvents(request)
+    if (stream) eventStreams.ensureRoom(request.caller.id)
     const run = await runs.start(request.caller.id, request.params.threadId, runRequest(body, stream))
     return answer(request, reply, run, stream, wait)
   })
@@ -112,6 +113,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { wait, thread, ...body } = request.body
     const stream = body.stream === true || wantsEvents(request)
+    if (stream) eventStreams.ensureRoom(request.caller.id)
     // Checked before the thread is created, so a refused run leaves nothing behind for what can be checked.
     const asked = runRequest(body, stream)
     const created = await fastify.threads.create(request.caller.id, thread ?? {})
@@ -152,8 +154,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const { threadId, runId } = request.params
     if (wantsEvents(request)) {
       // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
+      eventStreams.ensureRoom(request.caller.id)
       const run = await runs.get(request.caller.id, threadId, runId)
-      return eventStreams.send(reply, request.id, runs.events(run, 'follow'))
+      return eventStreams.send(reply, request.id, request.caller.id, runs.events(run, 'follow'))
     }
     const run = await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply))
     if (isRunningStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
@@ -190,6 +193,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   }, async function (request, reply) {
     const { threadId, runId } = request.params
     const stream = request.body.stream === true || wantsEvents(request)
+    if (stream) eventStreams.ensureRoom(request.caller.id)
     const run = await runs.submitToolOutputs(request.caller.id, threadId, runId, request.body.tool_outputs)
     return answer(request, reply, run, stream, request.body.wait, 'resumed')
   })
