@@ -1,6 +1,6 @@
 import OpenAI, { toFile } from 'openai'
 import OpenAIv4, { toFile as toFileV4 } from 'openai-v4'
-import type { Assistant, AssistantDeleted, FileDeleted, FileObject, Message, MessageDeleted, Run, Thread, ThreadDeleted, Transcription, TranscriptionVerbose } from './shapes.ts'
+import type { Assistant, AssistantDeleted, FileDeleted, FileObject, Message, MessageDeleted, Run, RunStep, Thread, ThreadDeleted, ToolCall, Transcription, TranscriptionVerbose } from './shapes.ts'
 
 /**
  * The two official SDK majors behind one set of calls, so every scenario runs on both. Each method is one
@@ -19,6 +19,7 @@ export type RunCreateParams = Omit<Both<OpenAI.Beta.Threads.RunCreateParamsNonSt
 export type RunListParams = Both<OpenAI.Beta.Threads.RunListParams, OpenAIv4.Beta.Threads.RunListParams>
 export type AssistantCreateParams = Both<OpenAI.Beta.AssistantCreateParams, OpenAIv4.Beta.AssistantCreateParams>
 export type AssistantUpdateParams = Both<OpenAI.Beta.AssistantUpdateParams, OpenAIv4.Beta.AssistantUpdateParams>
+export type ToolOutput = { tool_call_id: string, output: string }
 export type Metadata = Record<string, string>
 
 export interface TranscriptionParams {
@@ -47,6 +48,7 @@ export interface AssistantStreamLike {
   on (event: 'messageDone', listener: (message: Message) => void): unknown
   on (event: 'event', listener: (event: { event: string, data: unknown }) => void): unknown
   on (event: 'end', listener: () => void): unknown
+  on (event: 'toolCallCreated', listener: (toolCall: ToolCall) => void): unknown
   abort (): void
   finalRun (): Promise<Run>
   finalMessages (): Promise<Message[]>
@@ -93,6 +95,12 @@ export interface Sdk {
     createAndPoll: (threadId: string, body: RunCreateParams) => Promise<Run>
     stream: (threadId: string, body: RunCreateParams) => AssistantStreamLike
     createAndStream: (threadId: string, body: RunCreateParams) => AssistantStreamLike
+    submitToolOutputsAndPoll: (threadId: string, runId: string, toolOutputs: ToolOutput[]) => Promise<Run>
+    submitToolOutputsStream: (threadId: string, runId: string, toolOutputs: ToolOutput[]) => AssistantStreamLike
+  }
+  steps: {
+    list: (threadId: string, runId: string, query?: { limit?: number, order?: 'asc' | 'desc' }) => AsyncIterable<RunStep>
+    retrieve: (threadId: string, runId: string, stepId: string) => Promise<RunStep>
   }
   assistants: {
     list: () => AsyncIterable<Assistant>
@@ -152,7 +160,13 @@ export const openaiV4: SdkFactory = (baseURL, apiKey) => {
       poll: (threadId, id) => threads.runs.poll(threadId, id),
       createAndPoll: (threadId, body) => threads.runs.createAndPoll(threadId, body),
       stream: (threadId, body) => threads.runs.stream(threadId, body),
-      createAndStream: (threadId, body) => threads.runs.createAndStream(threadId, body)
+      createAndStream: (threadId, body) => threads.runs.createAndStream(threadId, body),
+      submitToolOutputsAndPoll: (threadId, id, outputs) => threads.runs.submitToolOutputsAndPoll(threadId, id, { tool_outputs: outputs }),
+      submitToolOutputsStream: (threadId, id, outputs) => threads.runs.submitToolOutputsStream(threadId, id, { tool_outputs: outputs })
+    },
+    steps: {
+      list: (threadId, runId, query) => threads.runs.steps.list(threadId, runId, query),
+      retrieve: (threadId, runId, id) => threads.runs.steps.retrieve(threadId, runId, id)
     },
     assistants: {
       list: () => client.beta.assistants.list(),
@@ -210,7 +224,13 @@ export const openaiV7: SdkFactory = (baseURL, apiKey) => {
       poll: (threadId, id) => threads.runs.poll(id, { thread_id: threadId }),
       createAndPoll: (threadId, body) => threads.runs.createAndPoll(threadId, body),
       stream: (threadId, body) => threads.runs.stream(threadId, body),
-      createAndStream: (threadId, body) => threads.runs.createAndStream(threadId, body)
+      createAndStream: (threadId, body) => threads.runs.createAndStream(threadId, body),
+      submitToolOutputsAndPoll: (threadId, id, outputs) => threads.runs.submitToolOutputsAndPoll(id, { thread_id: threadId, tool_outputs: outputs }),
+      submitToolOutputsStream: (threadId, id, outputs) => threads.runs.submitToolOutputsStream(id, { thread_id: threadId, tool_outputs: outputs })
+    },
+    steps: {
+      list: (threadId, runId, query) => threads.runs.steps.list(runId, { thread_id: threadId, ...query }),
+      retrieve: (threadId, runId, id) => threads.runs.steps.retrieve(id, { thread_id: threadId, run_id: runId })
     },
     assistants: {
       list: () => client.beta.assistants.list(),

@@ -19,6 +19,8 @@ export type ThreadDeleted = OpenAI.Beta.Threads.ThreadDeleted
 export type Message = OpenAI.Beta.Threads.Message
 export type MessageDeleted = OpenAI.Beta.Threads.MessageDeleted
 export type Run = OpenAI.Beta.Threads.Run
+export type RunStep = OpenAI.Beta.Threads.Runs.RunStep
+export type ToolCall = OpenAI.Beta.Threads.Runs.ToolCall
 export type Assistant = OpenAI.Beta.Assistant
 export type AssistantDeleted = OpenAI.Beta.AssistantDeleted
 export type FileObject = OpenAI.FileObject
@@ -44,6 +46,10 @@ export const RUN_KEYS = keysOf<Run, V4Run>()([
   'started_at', 'completed_at', 'cancelled_at', 'failed_at', 'expires_at', 'last_error', 'incomplete_details',
   'required_action', 'metadata', 'usage', 'max_prompt_tokens', 'max_completion_tokens', 'parallel_tool_calls',
   'response_format', 'tool_choice', 'truncation_strategy', 'temperature', 'top_p'
+])
+export const RUN_STEP_KEYS = keysOf<RunStep, OpenAIv4.Beta.Threads.Runs.RunStep>()([
+  'id', 'object', 'created_at', 'thread_id', 'run_id', 'assistant_id', 'type', 'status', 'step_details', 'last_error',
+  'usage', 'metadata', 'cancelled_at', 'completed_at', 'expired_at', 'failed_at'
 ])
 export const USAGE_KEYS = keysOf<OpenAI.Beta.Threads.Run.Usage, OpenAIv4.Beta.Threads.Run.Usage>()(['prompt_tokens', 'completion_tokens', 'total_tokens'])
 export const ASSISTANT_KEYS = keysOf<Assistant, V4Assistant>()([
