@@ -1,20 +1,13 @@
-import type { FastifyBaseLogger } from 'fastify'
-import type OpenAI from 'openai'
-import type { AssistantService } from '../assistants/service.ts'
 import { toolObjects } from '../assistants/views.ts'
-import type { BudgetService } from '../budget-service.ts'
-import type { Config } from '../config.ts'
 import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { newRunRecord } from '../store/records.ts'
-import { isActiveRunStatus, isRunningStatus, type RunRecord, type Store } from '../store/types.ts'
-import type { ThreadAccess } from '../threads/access.ts'
+import { isActiveRunStatus, isRunningStatus, type RunRecord } from '../store/types.ts'
 import { estimateTokens, messageFileIds } from '../threads/items.ts'
-import type { MessageService } from '../threads/messages.ts'
-import type { ToolRegistry } from '../tools/registry.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { Run, RunStep } from '../../schemas/runs.ts'
 import type { RunDriver } from './driver.ts'
+import type { RunsDeps } from './index.ts'
 import type { RunEvents } from './events.ts'
 import type { RunFollowers } from './followers.ts'
 import type { RunRequest } from './request.ts'
@@ -25,21 +18,12 @@ import { estimateInputTokens } from './usage.ts'
 import type { RunWatcher } from './watch.ts'
 import { toRunView } from './views.ts'
 
-export interface RunServiceDeps {
-  openai: OpenAI
-  store: Store
-  access: ThreadAccess
-  messages: MessageService
-  assistants: AssistantService
-  budgets: BudgetService
-  tools: ToolRegistry
+/** What the service needs: the pipeline's dependencies and the parts of it the service drives or reads. */
+export interface RunServiceDeps extends RunsDeps {
   driver: RunDriver
   events: RunEvents
   watcher: RunWatcher
   followers: RunFollowers
-  config: Config
-  log: FastifyBaseLogger
-  clock: () => number
 }
 
 const CANCEL_WAIT_MS = 3000
