@@ -80,7 +80,7 @@ t.test('the seed SPA\'s polling loop before its fix: 202, then GET the run every
 t.test('the seed SPA\'s microphone: FormData with audio and language ru, only the Authorization header', async t => {
   const gateway = await startCompat(t)
   const form = new FormData()
-  form.append('audio', new Blob([wav({ seconds: 0.5 })], { type: 'audio/wav' }), 'recording.wav')
+  form.append('audio', new Blob([new Uint8Array(wav({ seconds: 0.5 }))], { type: 'audio/wav' }), 'recording.wav')
   form.append('language', 'ru')
   const res = await fetch(`${gateway.baseURL}/audio/transcriptions`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: form })
   t.equal(res.status, 200)
