@@ -2,6 +2,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
 import { join } from 'node:path'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Busboy, type BusboyFileStream, type BusboyHeaders, type BusboyInstance } from '@fastify/busboy'
 import { UploadTimeout, ValidationFailed } from '../errors.ts'
@@ -18,7 +19,7 @@ export const SPOOL_PREFIX = 'agw-upload-'
 export const LIST_FIELD_MAX_ITEMS = 4
 
 export interface UploadSpec {
-  /** Names the file part may have; the first is the one messages use. */
+  /** Names the file part may have (one of them, once); the first is the one messages use. */
   fileFields: readonly string[]
   /** Names of the text fields allowed, each at most once, except list fields (`name[]`), which may repeat. */
   fields: readonly string[]
@@ -51,6 +52,10 @@ export interface ReceivedUpload extends Inspected {
  * before a byte is read, every byte counts towards `maxFileBytes + FORM_OVERHEAD_BYTES`, and the
  * whole body must arrive within `timeoutMs`. On any failure the request stops being read at once
  * (the caller answers with `Connection: close`) and the spool is removed before the promise rejects.
+ *
+ * An empty part counts as absent: it is what a form sends for an input left empty — Swagger UI's
+ * "Try it out" sends the unused `file` alias of a transcription as an empty field beside `audio`, a
+ * browser's own form sends an unchosen file input as an empty file part.
  */
 export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: SpoolOptions): Promise<ReceivedUpload> {
   const maxTotal = spec.maxFileBytes + FORM_OVERHEAD_BYTES
@@ -67,6 +72,9 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     let fileStream: BusboyFileStream | null = null
     let spooling: Promise<void> | null = null
     let inspected: (Inspected & { path: string, filename: string }) | null = null
+    /** File parts whose first bytes are awaited, to tell an empty one (absent) from a file. */
+    let probing = 0
+    let emptyFileSeen = false
 
     const removeSpool = async () => {
       const dir = spoolDir
@@ -94,8 +102,8 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     }
 
     function maybeDone () {
-      if (settled || !parsed || (spooling && !inspected)) return
-      if (!inspected) return fail(new ValidationFailed(`body.${spec.fileFields[0]} is required`))
+      if (settled || !parsed || probing > 0 || (spooling && !inspected)) return
+      if (!inspected) return fail(new ValidationFailed(`body.${spec.fileFields[0]} ${emptyFileSeen ? 'is empty' : 'is required'}`))
       settled = true
       detach()
       resolve({ ...inspected, fields, cleanup: removeSpool })
@@ -122,15 +130,17 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     }
 
     let parser: BusboyInstance
+    // Every file name may come as a part, empty or not (only one may hold a file); empty ones may come as fields.
+    const maxFields = spec.fields.length + listFields.length * (LIST_FIELD_MAX_ITEMS - 1) + spec.fileFields.length
     try {
       parser = Busboy({
         headers: req.headers as BusboyHeaders,
         limits: {
           fieldNameSize: 64,
           fieldSize: FIELD_MAX_BYTES,
-          fields: spec.fields.length + listFields.length * (LIST_FIELD_MAX_ITEMS - 1),
-          files: 1,
-          parts: spec.fields.length + listFields.length * (LIST_FIELD_MAX_ITEMS - 1) + 1,
+          fields: maxFields,
+          files: spec.fileFields.length,
+          parts: maxFields + spec.fileFields.length,
           headerPairs: 16,
           headerSize: 8 * 1024
         }
@@ -142,6 +152,7 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     }
 
     parser.on('field', (name: string, value: string, _nameTruncated: boolean, valueTruncated: boolean) => {
+      if (value === '') return
       if (spec.fileFields.includes(name)) return fail(new ValidationFailed(`body.${name} must be a file`))
       if (!spec.fields.includes(name)) return fail(new ValidationFailed(`body.${name} is not allowed`))
       if (valueTruncated) return fail(new ValidationFailed(`body.${name} must NOT be longer than ${FIELD_MAX_BYTES} bytes`))
@@ -155,13 +166,30 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
       fields[name] = value
     })
     parser.on('file', (name: string, stream: BusboyFileStream, filename: string | undefined, _encoding: string, mimeType: string | undefined) => {
-      if (settled || !spec.fileFields.includes(name)) {
+      if (settled) {
         stream.resume()
-        return fail(new ValidationFailed(`body.${name} is not allowed: send the file as ${spec.fileFields[0]}`))
+        return
       }
-      fileStream = stream
-      spooling = spool(stream, filename, mimeType)
-      spooling.then(maybeDone, fail)
+      probing++
+      firstChunk(stream).then(first => {
+        probing--
+        if (settled) {
+          stream.resume()
+          return
+        }
+        if (first === null) {
+          emptyFileSeen ||= spec.fileFields.includes(name)
+          return maybeDone()
+        }
+        if (!spec.fileFields.includes(name) || spooling) {
+          stream.resume()
+          return fail(new ValidationFailed(spooling ? 'Send one file per request' : `body.${name} is not allowed: send the file as ${spec.fileFields[0]}`))
+        }
+        stream.unshift(first)
+        fileStream = stream
+        spooling = spool(stream, filename, mimeType)
+        spooling.then(maybeDone, fail)
+      }, fail)
     })
     parser.on('filesLimit', () => fail(new ValidationFailed('Send one file per request')))
     parser.on('fieldsLimit', () => fail(new ValidationFailed(`body has too many fields: at most ${spec.fields.join(', ')}`)))
@@ -176,5 +204,25 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     req.on('close', onClose)
     req.on('error', onInterrupted)
     req.pipe(parser)
+  })
+}
+
+/** A part's first chunk, or null when it ends without one; the stream is left paused. */
+function firstChunk (stream: Readable): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const settle = (chunk: Buffer | null) => {
+      stream.off('data', onData)
+      stream.off('end', onEnd)
+      stream.off('error', reject)
+      resolve(chunk)
+    }
+    const onData = (chunk: Buffer) => {
+      stream.pause()
+      settle(chunk)
+    }
+    const onEnd = () => settle(null)
+    stream.on('data', onData)
+    stream.on('end', onEnd)
+    stream.on('error', reject)
   })
 }

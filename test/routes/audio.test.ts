@@ -125,6 +125,49 @@ t.test('form problems are 400s naming the field, and nothing goes upstream', asy
   t.same(entriesIn(spool), [])
 })
 
+t.test('an empty part counts as absent: Swagger UI\'s form (the unused `file` alias sent empty) and a browser form\'s unchosen file input', async t => {
+  const { sim, app, spool } = await setup(t)
+  const audio = wav()
+  // What Swagger UI's "Try it out" sent (Chromium, @fastify/swagger-ui): every form field, the file input left
+  // empty as an empty text field, here a cleared prompt too.
+  const swagger = await transcribe(app, [
+    { name: 'prompt', value: '' },
+    { name: 'timestamp_granularities[]', value: 'word' },
+    { name: 'model', value: 'string' },
+    { name: 'temperature', value: '1' },
+    { name: 'response_format', value: 'json' },
+    { name: 'audio', filename: 'sample.wav', type: 'audio/wav', data: audio },
+    { name: 'language', value: 'en' },
+    { name: 'file', value: '' }
+  ])
+  t.equal(swagger.statusCode, 200, swagger.body)
+  t.match(swagger.json(), { text: `Transcript ${sha8(audio)} of 0.25 s of audio [en]`, language: 'en' })
+
+  // An HTML form sends an unchosen file input as a file part with an empty filename and no bytes, before or after the file.
+  const emptyFilePart = { name: 'file', filename: '', data: Buffer.alloc(0) }
+  for (const parts of [[emptyFilePart, { name: 'audio', filename: 'a.wav', data: audio }], [{ name: 'audio', filename: 'a.wav', data: audio }, emptyFilePart]]) {
+    const res = await transcribe(app, parts)
+    t.equal(res.statusCode, 200, `${parts.map(p => p.name).join(', ')}: ${res.body}`)
+    t.match(res.json().text, `Transcript ${sha8(audio)} of`)
+  }
+
+  // Absent is still absent: nothing but empty parts is the missing file; one empty file part says so.
+  const refusals: Array<[FormPart[], string]> = [
+    [[{ name: 'audio', value: '' }, { name: 'file', value: '' }], 'body.audio is required'],
+    [[{ name: 'language', value: '' }], 'body.audio is required'],
+    [[emptyFilePart], 'body.audio is empty'],
+    [[{ name: 'audio', filename: 'a.wav', data: audio }, { name: 'file', filename: 'b.wav', data: audio }], 'Send one file per request']
+  ]
+  for (const [parts, message] of refusals) {
+    const res = await transcribe(app, parts)
+    t.equal(res.statusCode, 400, message)
+    t.equal(res.json().message, message)
+  }
+  t.equal(upstreamCalls(sim), 3)
+  t.same(entriesIn(spool), [], 'no spool left behind')
+  t.same(sim.nonconforming(), [])
+})
+
 t.test('language is checked against the ISO 639-1 list: zz never goes upstream, ru and zu do', async t => {
   const { sim, app } = await setup(t)
   const audio = wav()
