@@ -34,6 +34,16 @@ declare module 'fastify' {
 }
 
 const MAX_SUBJECT_LENGTH = 256
+/**
+ * The subject keys every record, rate-limit bucket and log line of the user: control characters (line
+ * breaks, escapes, NUL) and line/paragraph separators would forge log lines or split keys, and a blank
+ * one is nobody's name.
+ */
+const UNSAFE_SUBJECT = /[\p{Cc}\u2028\u2029]/u
+
+function acceptableSubject (sub: unknown): sub is string {
+  return typeof sub === 'string' && sub.length <= MAX_SUBJECT_LENGTH && sub.trim().length > 0 && sub.isWellFormed() && !UNSAFE_SUBJECT.test(sub)
+}
 
 /** Safe, specific reasons for a 401: they tell a developer what to fix without echoing the token. */
 function reasonFor (err: unknown, hasAuthorizationHeader: boolean): string {
@@ -51,10 +61,10 @@ function reasonFor (err: unknown, hasAuthorizationHeader: boolean): string {
     case 'FAST_JWT_INVALID_ALGORITHM': return 'Token algorithm not allowed'
     case 'FST_JWT_AUTHORIZATION_TOKEN_INVALID': {
       const message = (err as Error).message
-      if (/iss claim/.test(message)) return 'Token issuer not accepted'
-      if (/aud claim/.test(message)) return 'Token audience not accepted'
       const missing = /The (\w+) claim is required/.exec(message)
       if (missing) return `Token lacks the required ${missing[1]} claim`
+      if (/iss claim/.test(message)) return 'Token issuer not accepted'
+      if (/aud claim/.test(message)) return 'Token audience not accepted'
       return 'Token signature is invalid'
     }
     default: return 'Token is invalid'
@@ -89,8 +99,8 @@ async function auth (fastify: FastifyInstance) {
       return
     }
     const sub = claims.sub
-    if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUBJECT_LENGTH) {
-      refusals.set(request, new Unauthorized('Token subject (sub) must be a non-empty string of at most 256 characters'))
+    if (!acceptableSubject(sub)) {
+      refusals.set(request, new Unauthorized(`Token subject (sub) must be a non-blank string of at most ${MAX_SUBJECT_LENGTH} characters without control characters`))
       return
     }
     request.identity = { id: sub, isAdmin: hasRole(claims, adminRole) }

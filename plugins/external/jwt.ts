@@ -5,14 +5,15 @@ import { createJwksCache } from '../../services/jwks.ts'
 /**
  * Bearer JWT verification: HS256 with JWT_SECRET, or RS/ES keys from JWT_JWKS_URL. Only the
  * configured algorithms are accepted (never `none`, never HS with a public key); `exp` and `sub` are
- * required, `nbf` honoured, `iss`/`aud` checked when configured.
+ * required, `nbf` honoured, `iss`/`aud` required and checked when configured.
  * @see https://github.com/fastify/fastify-jwt
  */
 export const autoConfig = (fastify: FastifyInstance): FastifyJWTOptions => {
   const config = fastify.config
   const verify = {
     clockTolerance: config.JWT_CLOCK_TOLERANCE_SECONDS * 1000,
-    requiredClaims: ['sub', 'exp'],
+    // fast-jwt checks iss/aud only when the token has them: a configured one is also required.
+    requiredClaims: ['sub', 'exp', ...(config.JWT_ISSUER ? ['iss'] : []), ...(config.JWT_AUDIENCE ? ['aud'] : [])],
     ...(config.JWT_ISSUER ? { allowedIss: config.JWT_ISSUER } : {}),
     ...(config.JWT_AUDIENCE ? { allowedAud: config.JWT_AUDIENCE } : {}),
     cache: 1000

@@ -46,6 +46,32 @@ t.test('HS256 matrix', async t => {
   expect401(t, await get(app, bearer(signHs256(claims(42 as unknown as string, good)))), /subject|invalid/)
 })
 
+t.test('configured iss and aud are required claims, not only checked when present', async t => {
+  const app = await build(t, null, { env: { JWT_ISSUER: 'https://idp.test/', JWT_AUDIENCE: 'gateway' } })
+  const good = { iss: 'https://idp.test/', aud: 'gateway' }
+  t.equal((await get(app, bearer(signHs256(claims('alice', good))))).statusCode, 200)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { aud: 'gateway' })))), /required iss claim/)
+  expect401(t, await get(app, bearer(signHs256(claims('alice', { iss: 'https://idp.test/' })))), /required aud claim/)
+  expect401(t, await get(app, bearer(signHs256(claims('alice')))), /required (iss|aud) claim/)
+
+  const issuerOnly = await build(t, null, { env: { JWT_ISSUER: 'https://idp.test/' } })
+  expect401(t, await get(issuerOnly, bearer(signHs256(claims('alice')))), /required iss claim/)
+  t.equal((await get(issuerOnly, bearer(signHs256(claims('alice', { iss: 'https://idp.test/' }))))).statusCode, 200, 'aud stays optional when JWT_AUDIENCE is unset')
+  const neither = await build(t, null)
+  t.equal((await get(neither, bearer(signHs256(claims('alice'))))).statusCode, 200, 'neither is required when neither is configured')
+})
+
+t.test('odd subjects are refused: blank, control characters, too long', async t => {
+  const app = await build(t, null)
+  const subject = /subject \(sub\)/
+  for (const sub of [' ', '   ', '\t', '\u00a0', 'alice\n', 'ali\u0000ce', 'bob\r\nX-Injected: 1', '\u001b[31mred', 'a\u2028b', 'x\u007f']) {
+    expect401(t, await get(app, bearer(signHs256(claims(sub)))), subject)
+  }
+  expect401(t, await get(app, bearer(signHs256(claims('a'.repeat(257))))), subject)
+  t.equal((await get(app, bearer(signHs256(claims('a'.repeat(256)))))).statusCode, 200, '256 characters are allowed')
+  t.equal((await get(app, bearer(signHs256(claims('user 42 — Ünïcødé ✓'))))).statusCode, 200, 'inner spaces and any script are fine')
+})
+
 t.test('tokens never appear in error bodies', async t => {
   const app = await build(t, null)
   const token = signHs256(claims('alice', { exp: now() - 3600 }))
