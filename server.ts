@@ -3,7 +3,7 @@ import './node-version.js'
 import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
 import app, { type AppOptions } from './app.ts'
@@ -19,6 +19,36 @@ export const REDACTED_PATHS = [
   '*.apiKey', '*.OPENAI_API_KEY', '*.JWT_SECRET', '*.authorization', '*.token', '*.secret', '*.password'
 ]
 
+/** Query parameters whose value is a credential by their name (OAuth, signed URLs, API keys, passwords). */
+const SECRET_PARAM = /token|secret|passw|pwd|key|auth|session|sig|code|credential|jwt|assertion/i
+/** A JWT is a credential whatever its parameter is called. */
+const JWT_LIKE = /^eyJ[\w-]*\.[\w-]*\.[\w-]*$/
+
+function decoded (text: string): string {
+  try {
+    return decodeURIComponent(text.replaceAll('+', ' '))
+  } catch {
+    return text
+  }
+}
+
+/**
+ * The URL as logged: credential-like query parameters keep their name and lose their value. Browsers put
+ * tokens in query strings (`?access_token=` for EventSource); the gateway refuses them, but a token that
+ * reached the log would still work in a header.
+ */
+export function redactUrl (url: string): string {
+  const start = url.indexOf('?')
+  if (start === -1) return url
+  const query = url.slice(start + 1).split('&').map(pair => {
+    const eq = pair.indexOf('=')
+    if (eq === -1) return pair
+    const name = pair.slice(0, eq)
+    return SECRET_PARAM.test(decoded(name)) || JWT_LIKE.test(decoded(pair.slice(eq + 1))) ? `${name}=[REDACTED]` : pair
+  })
+  return `${url.slice(0, start)}?${query.join('&')}`
+}
+
 export interface ServerOptionsOverrides {
   /** Where logs go (tests capture them); defaults to stdout, pretty on a TTY. */
   logStream?: Writable
@@ -31,6 +61,10 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
     logger: {
       level: config.LOG_LEVEL,
       redact: { paths: REDACTED_PATHS, censor: '[REDACTED]' },
+      // Fastify's own request serializer, with the URL's credentials redacted.
+      serializers: {
+        req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort })
+      },
       ...(overrides.logStream ? { stream: overrides.logStream } : {}),
       ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
     },

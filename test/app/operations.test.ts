@@ -92,3 +92,36 @@ t.test('tokens, keys and secrets never reach the logs', async t => {
   }
   t.match(all, /\[REDACTED\]/, 'the config dump was redacted')
 })
+
+t.test('token-like query parameters are redacted from logged URLs', async t => {
+  const lines: string[] = []
+  const logStream = new Writable({ write (chunk, _enc, cb) { lines.push(chunk.toString()); cb() } })
+  const app = await build(t, null, { env: { LOG_LEVEL: 'info' }, logStream })
+  const token = userToken('alice')
+  const secrets = {
+    access_token: token,
+    id_token: 'idtok-secret-1',
+    refresh_token: 'refresh-secret-2',
+    api_key: 'apikey-secret-3',
+    client_secret: 'client-secret-4',
+    password: 'password-secret-5',
+    Signature: 'signature-secret-6',
+    code: 'oauth-code-secret-7',
+    'Access%5Ftoken': 'encoded-name-secret-8'
+  }
+  const query = Object.entries(secrets).map(([name, value]) => `${name}=${encodeURIComponent(value)}`).join('&')
+  // Refused (no header), accepted (the header is the credential; the query one is ignored), an unknown URL.
+  await app.inject({ url: `/api/openai/threads?${query}&limit=5` })
+  await app.inject({ url: `/api/openai/threads?limit=5&${query}`, headers: bearer(token) })
+  await app.inject({ url: `/nowhere?${query}` })
+  // A JWT is redacted whatever its parameter is called.
+  await app.inject({ url: `/api/openai/threads?limit=5&whatever=${token}` })
+  const all = lines.join('')
+  t.ok(all.includes('/api/openai/threads?'), 'request URLs are still logged')
+  t.match(all, /limit=5/, 'ordinary parameters are kept')
+  t.match(all, /access_token=\[REDACTED\]/, 'the parameter is named, its value redacted')
+  for (const [name, secret] of Object.entries(secrets)) {
+    t.notOk(all.includes(secret) || all.includes(encodeURIComponent(secret)), `the log does not contain ${name}'s value`)
+  }
+  t.notOk(all.includes(token.split('.')[2]!), 'nor any part of the token')
+})
