@@ -77,7 +77,9 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
     requestTimeout: config.REQUEST_TIMEOUT_MS,
     keepAliveTimeout: config.KEEP_ALIVE_TIMEOUT_MS,
     connectionTimeout: 0,
-    routerOptions: { maxParamLength: 256, ignoreTrailingSlash: true },
+    // The router never refuses a long parameter itself (its 414 skips the hooks: no request id, no rate
+    // limit, not the contract's body): Node's header limit (16 KiB) bounds the URL, the route's schema the id.
+    routerOptions: { maxParamLength: 16 * 1024, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE

@@ -3,6 +3,9 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import { NotFound, errorBody, retryable } from '../../services/errors.ts'
 import { argumentsPart, toGatewayError } from '../../services/http-errors.ts'
 
+/** An unknown URL is named in its 404, up to this many characters. */
+const MAX_ECHOED_PATH = 256
+
 /** The root error and not-found handlers: every failure answers with the contract's error body. */
 async function errors (fastify: FastifyInstance) {
   const bodyLimit = fastify.initialConfig.bodyLimit ?? 1024 * 1024
@@ -21,7 +24,8 @@ async function errors (fastify: FastifyInstance) {
   })
 
   fastify.setNotFoundHandler({ preHandler: fastify.rateLimits.notFound }, async function (request) {
-    throw new NotFound(`Route ${request.method} ${request.url.split('?')[0]} not found`)
+    const path = request.url.split('?')[0]!
+    throw new NotFound(`Route ${request.method} ${path.length > MAX_ECHOED_PATH ? `${path.slice(0, MAX_ECHOED_PATH)}…` : path} not found`)
   })
 }
 

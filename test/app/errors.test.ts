@@ -33,6 +33,38 @@ t.test('validation errors are 400 VALIDATION_FAILED naming the field', async t =
   t.match(badId.json().message, /^params\.threadId must match pattern/)
 })
 
+t.test('ids over 256 characters get the contract\'s error, after authentication and the rate limit, without the URL echoed', async t => {
+  const app = await build(t, null, { env: { RATE_LIMIT_MAX: '4' } })
+  const long = 'a'.repeat(300)
+  const urls = [`/api/openai/threads/${long}`, `/api/openai/threads/${long}/messages`, `/api/openai/threads/conv_1/messages/${long}`, `/api/openai/files/${long}`]
+  for (const url of urls.slice(0, 3)) {
+    const res = await app.inject({ url, headers: { ...auth, 'x-request-id': 'req-long-id' } })
+    t.equal(res.statusCode, 400, url.slice(0, 40))
+    const body = res.json()
+    t.equal(body.code, 'VALIDATION_FAILED')
+    t.match(body.message, /^params\.\w+ must NOT have more than 128 characters$/)
+    t.same(Object.keys(body).sort(), ['code', 'error', 'message', 'requestId', 'statusCode'])
+    t.equal(res.headers['x-request-id'], 'req-long-id')
+    t.equal(body.requestId, 'req-long-id')
+    t.ok(res.headers['x-ratelimit-limit'], 'counted by the rate limit')
+    t.notOk(res.body.includes(long), 'the id is not echoed')
+  }
+  const anonymous = await app.inject({ url: urls[3]! })
+  t.equal(anonymous.statusCode, 401, 'no token: refused before anything else')
+  t.equal(anonymous.json().code, 'UNAUTHORIZED')
+  const limited = await app.inject({ url: urls[3]!, headers: auth })
+  const over = await app.inject({ url: urls[3]!, headers: auth })
+  t.equal(limited.statusCode, 400)
+  t.equal(over.statusCode, 429, 'long ids count against RATE_LIMIT_MAX like any request')
+  t.equal(over.json().code, 'RATE_LIMITED')
+
+  const unknown = await app.inject({ url: `/nowhere/${'b'.repeat(5000)}` })
+  t.equal(unknown.statusCode, 404)
+  t.equal(unknown.json().code, 'NOT_FOUND')
+  t.ok(unknown.headers['x-request-id'])
+  t.ok(unknown.body.length < 1024, 'an unknown URL is not echoed at length')
+})
+
 t.test('malformed bodies: bad JSON, wrong content type, too large', async t => {
   const app = await build(t, null, { env: { BODY_LIMIT_BYTES: '2048' } })
   const badJson = await app.inject({ method: 'POST', url: '/api/openai/threads', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"title":' })
