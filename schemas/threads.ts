@@ -35,7 +35,7 @@ const ImageFilePartSchema = Type.Object({
 export const MessageContentSchema = Type.Union([
   Type.String({ minLength: 1, maxLength: MESSAGE_MAX_CHARS }),
   Type.Array(Type.Union([TextPartSchema, ImageFilePartSchema]), { minItems: 1, maxItems: 10 })
-], { description: `text (1-${MESSAGE_MAX_CHARS} characters), or text parts and image_file parts of the caller's own images` })
+], { description: `text (1-${MESSAGE_MAX_CHARS} characters), or text parts (${MESSAGE_MAX_CHARS} characters in all) and image_file parts of the caller's own images` })
 export type MessageContent = Static<typeof MessageContentSchema>
 
 /** What Assistants-era code attaches a file for: accepted and recorded (the model reads attachments either way). */

@@ -1,7 +1,7 @@
 import type { ResponseInputItem, ResponseInputMessageContentList } from 'openai/resources/responses/responses'
 import { invalidArgument } from '../errors.ts'
 import type { FileRecord } from '../store/types.ts'
-import type { Attachment, MessageContent } from '../../schemas/threads.ts'
+import { MESSAGE_MAX_CHARS, type Attachment, type MessageContent } from '../../schemas/threads.ts'
 
 const IMAGE_MIME = /^image\//
 
@@ -15,6 +15,29 @@ export interface NewMessage {
 
 export const contentTexts = (content: MessageContent): string[] =>
   typeof content === 'string' ? [content] : content.flatMap(part => part.type === 'text' ? [part.text] : [])
+
+/** Characters as the schemas count a string's (Ajv's maxLength): code points, so a surrogate pair is one. */
+function codePoints (text: string): number {
+  let n = text.length
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i)
+    if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1)
+      if (next >= 0xdc00 && next <= 0xdfff) { n--; i++ }
+    }
+  }
+  return n
+}
+
+/**
+ * A message's text is bounded as a whole: the schema bounds each text part, and ten parts of 32 000
+ * characters must not make a message ten times the contract's. `param` is where the content was sent.
+ */
+export function checkMessageText (content: MessageContent, param: string): void {
+  if (typeof content === 'string') return
+  const chars = contentTexts(content).reduce((n, text) => n + codePoints(text), 0)
+  if (chars > MESSAGE_MAX_CHARS) throw invalidArgument(param, `must NOT have more than ${MESSAGE_MAX_CHARS} characters of text, all its parts together`)
+}
 
 /** The caller's files a message refers to: its image_file parts, then its attachments. */
 export const messageFileIds = (message: NewMessage): string[] => [

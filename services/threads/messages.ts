@@ -8,7 +8,7 @@ import type { MessageRecord, Store } from '../store/types.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { Message } from '../../schemas/threads.ts'
 import type { ThreadAccess } from './access.ts'
-import { estimateTokens, messageFileIds, messageItem, type NewMessage } from './items.ts'
+import { checkMessageText, estimateTokens, messageFileIds, messageItem, type NewMessage } from './items.ts'
 
 export interface PreparedMessages { messages: NewMessage[], items: ResponseInputItem[] }
 
@@ -66,8 +66,12 @@ export function createMessageService ({ openai, store, access, config, clock }: 
     await store.updateThread(threadId, { token_estimate: current.token_estimate + addedTokens, updated_at: nowSeconds() })
   }
 
-  /** Messages checked and turned into conversation items: the caller's own files, files only on user messages. */
-  async function prepare (userId: string, messages: NewMessage[]): Promise<PreparedMessages> {
+  /**
+   * Messages checked and turned into conversation items: their text within bounds, the caller's own files,
+   * files only on user messages. `field` is the request's list of them (null: the body is the one message).
+   */
+  async function prepare (userId: string, messages: NewMessage[], field: string | null = 'additional_messages'): Promise<PreparedMessages> {
+    messages.forEach((m, i) => checkMessageText(m.content, field === null ? 'content' : `${field}.${i}.content`))
     const files = await access.ownedFiles(userId, messages.flatMap(messageFileIds))
     return { messages, items: messages.map(m => messageItem(m, files)) }
   }
@@ -107,7 +111,7 @@ export function createMessageService ({ openai, store, access, config, clock }: 
 
     async add (userId: string, threadId: string, message: NewMessage, holder: string): Promise<Message> {
       await access.ownedThread(userId, threadId)
-      const prepared = await prepare(userId, [message])
+      const prepared = await prepare(userId, [message], null)
       const [added] = await access.withThreadWrite(threadId, holder, () => commit(threadId, prepared))
       return added!
     },

@@ -7,7 +7,7 @@ import type { Store, ThreadRecord } from '../store/types.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { CreateThreadBody, Thread, UpdateThreadBody } from '../../schemas/threads.ts'
 import type { ThreadAccess } from './access.ts'
-import { estimateTokens, messageFileIds, messageItem } from './items.ts'
+import { checkMessageText, estimateTokens, messageFileIds, messageItem } from './items.ts'
 
 export interface ThreadServiceDeps {
   openai: OpenAI
@@ -47,6 +47,7 @@ export function createThreadService ({ openai, store, access, config, log, clock
     async create (userId: string, body: CreateThreadBody): Promise<Thread> {
       refuseToolResources(body.tool_resources)
       const messages = body.messages ?? []
+      messages.forEach((m, i) => checkMessageText(m.content, `messages.${i}.content`))
       const files = await access.ownedFiles(userId, messages.flatMap(messageFileIds))
       const items = messages.map(m => messageItem(m, files))
       let conversation

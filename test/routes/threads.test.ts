@@ -203,6 +203,31 @@ t.test('thread pagination: newest first, cursor, both orders', async t => {
   t.same(asc.data.map((x: { id: string }) => x.id), ids)
 })
 
+t.test('a message holds at most 32 000 characters of text, in one string or all its text parts together', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: {} })).json()
+  const parts = (n: number, size: number) => Array.from({ length: n }, (_, i) => ({ type: 'text', text: String(i % 10).repeat(size) }))
+  const refused = (res: Awaited<ReturnType<typeof app.inject>>, param: string) => {
+    t.equal(res.statusCode, 400, param)
+    t.same(res.json().error, { message: `body.${param} must NOT have more than 32000 characters of text, all its parts together`, type: 'invalid_request_error', code: 'VALIDATION_FAILED', param })
+  }
+  const items = () => sim.counters()['POST /v1/conversations/{conversation_id}/items'] ?? 0
+  const before = items()
+
+  refused(await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: parts(10, 32_000) } }), 'content')
+  refused(await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: parts(2, 16_001) } }), 'content')
+  refused(await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: 'ok' }, { role: 'user', content: parts(3, 12_000) }] } }), 'messages.1.content')
+  refused(await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/runs`, headers: alice, payload: { assistant_type: 'curator', additional_messages: [{ role: 'user', content: parts(5, 7000) }] } }), 'additional_messages.0.content')
+  t.equal(items(), before, 'nothing reached the conversation')
+  t.equal(sim.counters()['POST /v1/conversations'], 1, 'nor was a conversation created for the refused thread')
+
+  const full = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: parts(4, 8000) } })
+  t.equal(full.statusCode, 201, '32 000 characters in four parts are accepted')
+  // Characters are counted as the schema counts a string's: by code point, so 32 000 emoji are one message.
+  t.equal((await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/messages`, headers: alice, payload: { content: [{ type: 'text', text: '😀'.repeat(16_000) }, { type: 'text', text: '😀'.repeat(16_000) }] } })).statusCode, 201)
+})
+
 t.test('a new message while the thread is busy is 409 THREAD_BUSY', async t => {
   const sim = await startSim(t)
   const app = await build(t, sim)
@@ -302,8 +327,8 @@ t.test('message pages are served from cache while the thread is unchanged, and n
   t.equal(other.data[0].content[0].text.value, 'first', 'pages of other queries are cached separately')
   t.equal((await app.inject({ url: `/api/openai/threads/${thread.id}/messages`, headers: bob })).statusCode, 404, 'ownership is still checked on every read')
   const metrics = (await app.inject({ url: '/metrics' })).body
-  t.match(metrics, /message_cache_entries [1-9]/, 'the cache size is a metric')
-  t.match(metrics, /message_cache_bytes [1-9]/)
+  t.match(metrics, /^assistant_gateway_message_cache_entries [1-9]/m, 'the cache size is a metric')
+  t.match(metrics, /^assistant_gateway_message_cache_bytes [1-9]/m)
 })
 
 t.test('cached message pages are read upstream again after 30 s; MESSAGE_CACHE_MB=0 turns the cache off', async t => {
@@ -330,5 +355,5 @@ t.test('cached message pages are read upstream again after 30 s; MESSAGE_CACHE_M
   await list(off, uncached)
   await list(off, uncached)
   t.equal(upstreamLists(), before + 2, 'with the cache off, every read goes upstream')
-  t.match((await off.inject({ url: '/metrics' })).body, /message_cache_entries 0/)
+  t.match((await off.inject({ url: '/metrics' })).body, /^assistant_gateway_message_cache_entries 0/m)
 })
