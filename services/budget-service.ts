@@ -116,6 +116,7 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
       metrics?.tokens.inc({ ...labels, kind: 'cached' }, entry.usage.cached_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'output' }, entry.usage.output_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, entry.usage.reasoning_tokens)
+      metrics?.costUsd.inc(labels, row.cost_usd)
       if (audioSeconds > 0) metrics?.audioSeconds.inc({ model: entry.model }, audioSeconds)
     },
     async release (reservationId: string): Promise<void> {

@@ -1,3 +1,5 @@
+import { METRIC_PREFIX } from '../../services/metrics.ts'
+
 /** Prometheus text → { 'name{labels}': value } (comments and histograms' buckets included as they are). */
 export function parseMetrics (text: string): Map<string, number> {
   const values = new Map<string, number>()
@@ -15,7 +17,7 @@ export async function scrapeMetrics (gatewayUrl: string): Promise<Map<string, nu
   return parseMetrics(await res.text())
 }
 
-/** The figures of prom-client's default metrics the scenarios read. */
+/** The figures of prom-client's default metrics the scenarios read (the gateway prefixes them, as all its metrics). */
 export interface RuntimeSnapshot {
   /** Event-loop delay p99 since the previous scrape (prom-client resets its histogram on every collect), ms. */
   eventLoopP99Ms: number
@@ -29,7 +31,8 @@ export interface RuntimeSnapshot {
 }
 
 export async function runtimeSnapshot (gatewayUrl: string): Promise<RuntimeSnapshot> {
-  const m = await scrapeMetrics(gatewayUrl)
+  const scraped = await scrapeMetrics(gatewayUrl)
+  const m = { get: (name: string) => scraped.get(`${METRIC_PREFIX}${name}`) }
   return {
     eventLoopP99Ms: (m.get('nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000,
     eventLoopMaxMs: (m.get('nodejs_eventloop_lag_max_seconds') ?? NaN) * 1000,

@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
-import { bearer, signHs256, claims, userToken, TEST_JWT_SECRET } from '../helpers/tokens.ts'
+import { adminToken, bearer, signHs256, claims, userToken, TEST_JWT_SECRET } from '../helpers/tokens.ts'
 
 t.test('liveness and readiness', async t => {
   const app = await build(t, null)
@@ -38,8 +38,12 @@ t.test('metrics in Prometheus format, optionally behind a token', async t => {
   const res = await open.inject({ url: '/metrics' })
   t.equal(res.statusCode, 200)
   t.match(res.headers['content-type'], /text\/plain/)
-  t.match(res.body, /http_request_duration_seconds_bucket\{.*route="\/api\/openai\/threads".*status_code="200"/)
+  t.match(res.body, /^assistant_gateway_http_request_duration_seconds_bucket\{.*route="\/api\/openai\/threads".*status_code="200"/m)
   t.notMatch(res.body, /alice/, 'no per-user labels')
+  const names = new Set(res.body.split('\n').filter(l => l.startsWith('# TYPE ')).map(l => l.split(' ')[2]!))
+  t.ok(names.has('assistant_gateway_process_cpu_user_seconds_total'), "Node's default metrics are there")
+  t.ok(names.has('assistant_gateway_nodejs_eventloop_lag_p99_seconds'))
+  t.same([...names].filter(n => !n.startsWith('assistant_gateway_')), [], 'every metric carries the prefix')
 
   const guarded = await build(t, null, { env: { METRICS_TOKEN: 'metrics-token-0123456789' } })
   t.equal((await guarded.inject({ url: '/metrics' })).statusCode, 401)
@@ -52,7 +56,7 @@ t.test('upstream calls are counted by operation and outcome', async t => {
   const app = await build(t, sim)
   const upstreamCount = async (operation: string, outcome: string) => {
     const body = (await app.inject({ url: '/metrics' })).body
-    const line = body.split('\n').find(l => l.startsWith('upstream_requests_total{') &&
+    const line = body.split('\n').find(l => l.startsWith('assistant_gateway_upstream_requests_total{') &&
       l.includes(`operation="${operation}"`) && l.includes(`outcome="${outcome}"`))
     return line === undefined ? 0 : Number(line.split(' ').at(-1))
   }
@@ -66,6 +70,28 @@ t.test('upstream calls are counted by operation and outcome', async t => {
   t.equal((await createThread()).statusCode, 502)
   t.equal(await upstreamCount('conversations.create', 'http_5xx'), 1, 'the injected 500 is counted as http_5xx')
   t.equal(await upstreamCount('conversations.create', 'ok'), 1, 'and not as ok')
+})
+
+t.test('the spend is a metric: tokens and estimated cost by assistant and model, equal to the ledger', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const headers = bearer(userToken('alice'))
+  const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers, payload: { messages: [{ role: 'user', content: 'What is spend?' }] } })).json()
+  const run = await app.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/runs`, headers, payload: { assistant_type: 'mentor' } })
+  t.equal(run.json().status, 'completed')
+  const { usage } = run.json()
+  const report = (await app.inject({ url: '/api/openai/admin/usage', headers: bearer(adminToken()) })).json()
+  const ledger = report.users[0].by_model[0]
+  t.match(ledger, { assistant: 'mentor', model: 'gpt-4.1' })
+  t.ok(ledger.cost_usd > 0, 'gpt-4.1 is priced in the bundled table')
+
+  const body = (await app.inject({ url: '/metrics' })).body
+  const value = (series: string) => Number(body.split('\n').find(l => l.startsWith(`${series} `))?.split(' ')[1] ?? NaN)
+  const labels = 'assistant="mentor",model="gpt-4.1"'
+  t.equal(value(`assistant_gateway_estimated_cost_usd_total{${labels}}`), ledger.cost_usd, 'the cost counted once, as the ledger has it')
+  t.equal(value(`assistant_gateway_tokens_total{${labels},kind="input"}`), usage.prompt_tokens)
+  t.equal(value(`assistant_gateway_tokens_total{${labels},kind="output"}`), usage.completion_tokens)
+  t.match(body, /# HELP assistant_gateway_estimated_cost_usd_total .*US dollars/)
 })
 
 t.test('security headers', async t => {
