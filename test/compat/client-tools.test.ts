@@ -67,24 +67,28 @@ forEachSdk(t, (test, factory) => {
     t.same(sim.nonconforming(), [])
   })
 
-  test('a paused run: cancel works, and an unanswered one expires', async t => {
-    const { sdk, sim } = await setup(t, factory, { env: { RUN_REQUIRES_ACTION_TTL_MS: '1000' } })
+  test('a paused run can be cancelled', async t => {
+    const { sdk, sim } = await setup(t, factory)
     const first = await sdk.threads.create({ messages: [{ role: 'user', content: `Cancel me [call:${CLIENT_TOOL} {}]` }] })
     const paused = await sdk.runs.createAndPoll(first.id, { assistant_id: 'curator' })
     t.equal(paused.status, 'requires_action')
     const cancelled = await sdk.runs.cancel(first.id, paused.id)
     t.ok(['cancelling', 'cancelled'].includes(cancelled.status))
     t.equal((await sdk.runs.poll(first.id, paused.id)).status, 'cancelled')
+    t.same(sim.nonconforming(), [])
+  })
 
+  test('an unanswered pause expires', async t => {
+    const { sdk, sim } = await setup(t, factory, { env: { RUN_REQUIRES_ACTION_TTL_MS: '1000' } })
     const second = await sdk.threads.create({ messages: [{ role: 'user', content: `Ignore me [call:${CLIENT_TOOL} {}]` }] })
     const waiting = await sdk.runs.createAndPoll(second.id, { assistant_id: 'curator' })
-    t.equal(waiting.status, 'requires_action')
-    const expired = await sdk.runs.poll(second.id, waiting.id)
-    t.equal(expired.status, 'requires_action', 'poll() returns requires_action at once: it is terminal for the SDK')
+    // On a loaded machine the second may already have passed: either state is what poll() returns at once.
+    t.ok(['requires_action', 'expired'].includes(waiting.status), `paused (${waiting.status})`)
     const { status } = await until(async () => {
       const run = await sdk.runs.retrieve(second.id, waiting.id)
       return run.status !== 'requires_action' && run
     }, { message: 'the unanswered run to leave requires_action' })
+    // Only the TTL ends it: nothing answered, nothing cancelled.
     t.equal(status, 'expired', 'unanswered past RUN_REQUIRES_ACTION_TTL_MS')
     t.same(sim.nonconforming(), [])
   })
