@@ -10,14 +10,20 @@ import { MESSAGE_KEYS, RUN_KEYS, TEXT_BLOCK_KEYS, TEXT_KEYS, USAGE_KEYS, hasEver
  * real gateway on a real socket, with the SDK's defaults (retries on), once per SDK major.
  */
 
-export type Scenario = (name: string, fn: (t: Test) => Promise<void>) => void
+/**
+ * `gap`: the gateway does not do this yet (or the contract has not settled it). The test runs and reports as
+ * tap's todo, so the suite stays green while the gap stays visible; remove it once the gateway does.
+ */
+export type Scenario = (name: string, fn: (t: Test) => Promise<void>, options?: { gap?: string }) => void
 
 /** Registers the scenarios once per SDK major: the latest 4.x (what most Assistants-era SPAs use) and the project's own. */
 export function forEachSdk (t: Test, scenarios: (test: Scenario, factory: SdkFactory) => void): void {
   for (const factory of [openaiV4, openaiV7]) {
     const name = factory === openaiV4 ? 'openai@4' : 'openai@7'
     t.test(name, async t => {
-      scenarios((title, fn) => { t.test(title, { timeout: 90_000 }, fn) }, factory)
+      scenarios((title, fn, options = {}) => {
+        t.test(title, { timeout: 90_000, ...(options.gap ? { todo: `gap: ${options.gap}` } : {}) }, fn)
+      }, factory)
     })
   }
 }

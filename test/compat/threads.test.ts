@@ -82,4 +82,25 @@ forEachSdk(t, (test, factory) => {
     t.same((await all(sdk.messages.list(thread.id, { order: 'asc' }))).map(textOf), expected.filter(x => x !== 'Noted.'), 'gone from the list')
     t.same(ctx.sim.nonconforming(), [])
   })
+
+  test('the list parameters the SDK declares besides after: messages.list run_id and before, runs.list before', async t => {
+    const { sdk, sim } = await setup(t, factory)
+    const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'first question' }] })
+    const first = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    await sdk.messages.create(thread.id, { role: 'user', content: 'second question' })
+    const second = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+
+    const ofFirst = await all(sdk.messages.list(thread.id, { run_id: first.id }))
+    t.same(ofFirst.map(m => [m.role, m.run_id]), [['assistant', first.id]], 'run_id: only the messages that run created')
+    t.match(ofFirst[0] && textOf(ofFirst[0]), /first question/)
+
+    const asc = await all(sdk.messages.list(thread.id, { order: 'asc' }))
+    t.equal(asc.length, 4)
+    const before = await sdk.messages.page(thread.id, { order: 'asc', before: asc[2]!.id })
+    t.same(before.data.map(m => m.id), [asc[0]!.id, asc[1]!.id], 'before: the messages ahead of the cursor')
+
+    const runsBefore = await all(sdk.runs.list(thread.id, { order: 'desc', before: first.id }))
+    t.same(runsBefore.map(r => r.id), [second.id], 'runs.list before: the newer run')
+    t.same(sim.nonconforming(), [])
+  }, { gap: 'messages.list run_id and before, runs.list before are 400 (querystring … is not allowed)' })
 })
