@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox'
 import { loadJsonFile, type Config } from './config.ts'
 import { BudgetExceeded, withDetails } from './errors.ts'
 import type { Metrics } from './metrics.ts'
-import { USAGE_AMOUNTS, type BudgetLimits, type LedgerRow, type Store, type UsageAmounts } from './store/types.ts'
+import { USAGE_AMOUNTS, type BudgetLimits, type LedgerRow, type Reservation, type ReserveResult, type Store, type UsageAmounts } from './store/types.ts'
 import type { TokenUsage } from '../schemas/usage.ts'
 
 export const BUNDLED_PRICES_FILE = join(import.meta.dirname, '..', 'config', 'prices.json')
@@ -48,23 +48,93 @@ export function budgetDay (ms: number, offsetMinutes: number): { day: string, st
 export const ZERO_USAGE: TokenUsage = { input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0 }
 
 /**
+ * What a refusal by reservations in flight tells the client: retry in seconds (the SDKs retry a 429 whose
+ * Retry-After is at most 60 s). Reservations are released as soon as their run ends, usually within seconds.
+ */
+export const IN_FLIGHT_RETRY_AFTER_S = 2
+/** How often a waiting reservation is retried without a hint from the change feed: from 50 ms, doubling, up to 1 s. */
+const RETRY_FIRST_MS = 50
+const RETRY_MAX_MS = 1000
+/** Retries woken by the change feed are at least this far apart (a busy feed must not hammer the store). */
+const RETRY_MIN_GAP_MS = 25
+
+/** How long a reservation may wait for reservations in flight to settle, and what stops the wait early. */
+export interface BudgetWait {
+  waitMs: number
+  signal?: AbortSignal
+}
+
+/**
  * Daily budgets that cannot be overshot by concurrency: every upstream call first reserves an upper
  * estimate atomically in the store (nothing is sent when it does not fit), then settles to the real
  * usage, which also goes into the durable ledger with an estimated cost.
+ *
+ * A refusal tells the truth: when the day's settled usage leaves no room, the reset time (Retry-After to
+ * midnight, no retry); when only reservations in flight stand in the way, the request waits for them to
+ * settle (bounded by BUDGET_WAIT_MS and the caller's own wait), and if they do not, a Retry-After of
+ * seconds the SDKs honour. The wait retries the same atomic reservation, so it never overshoots.
  */
 export function createBudgetService ({ store, config, clock, prices, metrics }: { store: Store, config: Config, clock: () => number, prices: PriceTable, metrics?: Metrics }) {
   const today = () => budgetDay(clock(), config.BUDGET_DAY_OFFSET_MINUTES)
 
-  function exceeded (scope: string): Error {
+  const SETTLED: Record<string, string> = {
+    user_tokens: 'Your daily token budget is used up',
+    user_audio: 'Your daily audio budget is used up',
+    assistant_tokens: 'This assistant\'s daily token budget is used up',
+    global_tokens: 'The gateway\'s daily token budget is used up'
+  }
+  const IN_FLIGHT: Record<string, string> = {
+    user_tokens: 'Your daily token budget is held by your runs in progress',
+    user_audio: 'Your daily audio budget is held by your transcriptions in progress',
+    assistant_tokens: 'This assistant\'s daily token budget is held by runs in progress',
+    global_tokens: 'The gateway\'s daily token budget is held by runs in progress'
+  }
+
+  function exceeded (refusal: Extract<ReserveResult, { ok: false }>): Error {
+    if (refusal.blockedBy === 'reservations') {
+      return withDetails(new BudgetExceeded(`${IN_FLIGHT[refusal.scope] ?? 'A daily budget is held by requests in progress'}; retry in a few seconds`),
+        { retryAfterSeconds: IN_FLIGHT_RETRY_AFTER_S })
+    }
     const { resetsAt } = today()
     const retryAfterSeconds = Math.max(1, Math.ceil((resetsAt - clock()) / 1000))
-    const what: Record<string, string> = {
-      user_tokens: 'Your daily token budget is used up',
-      user_audio: 'Your daily audio budget is used up',
-      assistant_tokens: 'This assistant\'s daily token budget is used up',
-      global_tokens: 'The gateway\'s daily token budget is used up'
+    return withDetails(new BudgetExceeded(`${SETTLED[refusal.scope] ?? 'A daily budget is used up'}; it resets at ${new Date(resetsAt).toISOString()}`), { retryAfterSeconds })
+  }
+
+  /** Resolves after `ms`, or earlier when a run changes anywhere (a settle or release may have freed budget), or on abort. */
+  function nap (ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise(resolve => {
+      let unsubscribe = () => {}
+      const done = () => {
+        clearTimeout(timer)
+        unsubscribe()
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      const timer = setTimeout(done, ms)
+      unsubscribe = store.changes.subscribe('run', done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+
+  /**
+   * One reservation, waiting (bounded) while only reservations in flight refuse it. The bound is on this
+   * process's monotonic time, not the injectable clock: it is how long a caller waits, not a budget day.
+   */
+  async function reserve (reservation: Reservation, budgetLimits: BudgetLimits, wait?: BudgetWait): Promise<ReserveResult> {
+    const waitMs = Math.min(wait?.waitMs ?? 0, config.BUDGET_WAIT_MS)
+    const deadline = performance.now() + waitMs
+    let backoff = RETRY_FIRST_MS
+    for (;;) {
+      const result = await store.reserveBudget(reservation, budgetLimits)
+      if (result.ok || result.blockedBy === 'usage' || wait?.signal?.aborted) return result
+      const left = deadline - performance.now()
+      if (left <= 0) return result
+      const started = performance.now()
+      await nap(Math.min(backoff, left), wait?.signal)
+      backoff = Math.min(backoff * 2, RETRY_MAX_MS)
+      const gap = RETRY_MIN_GAP_MS - (performance.now() - started)
+      if (gap > 0) await new Promise(resolve => setTimeout(resolve, gap))
     }
-    return withDetails(new BudgetExceeded(`${what[scope] ?? 'A daily budget is used up'}; it resets at ${new Date(resetsAt).toISOString()}`), { retryAfterSeconds })
   }
 
   function limits (assistantCap = 0): BudgetLimits {
@@ -78,18 +148,31 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
 
   return {
     today,
-    /** Reserves tokens for one upstream response; throws 429 BUDGET_EXCEEDED when it does not fit. */
-    async reserveTokens (r: { id: string, user: string, assistant: string, tokens: number, assistantCap: number, expiresAt: number }): Promise<void> {
-      const result = await store.reserveBudget(
+    /**
+     * Reserves tokens for one upstream response; throws 429 BUDGET_EXCEEDED when it does not fit, after
+     * waiting up to `wait` (capped by BUDGET_WAIT_MS) when only reservations in flight are in the way.
+     */
+    async reserveTokens (r: { id: string, user: string, assistant: string, tokens: number, assistantCap: number, expiresAt: number }, wait?: BudgetWait): Promise<void> {
+      const result = await reserve(
         { id: r.id, day: today().day, user: r.user, assistant: r.assistant, tokens: Math.ceil(r.tokens), audio_seconds: 0, expires_at: r.expiresAt },
-        limits(r.assistantCap))
-      if (!result.ok) throw exceeded(result.scope)
+        limits(r.assistantCap), wait)
+      if (!result.ok) throw exceeded(result)
     },
-    async reserveAudio (r: { id: string, user: string, seconds: number, expiresAt: number }): Promise<void> {
-      const result = await store.reserveBudget(
+    async reserveAudio (r: { id: string, user: string, seconds: number, expiresAt: number }, wait?: BudgetWait): Promise<void> {
+      const result = await reserve(
         { id: r.id, day: today().day, user: r.user, assistant: 'transcription', tokens: 0, audio_seconds: r.seconds, expires_at: r.expiresAt },
-        limits())
-      if (!result.ok) throw exceeded(result.scope)
+        limits(), wait)
+      if (!result.ok) throw exceeded(result)
+    },
+    /**
+     * Refuses (429, to the reset) only when the day's settled audio leaves no room at all: reservations in
+     * flight may still settle below their estimates, and the real reservation waits for them.
+     */
+    async ensureAudioLeft (user: string): Promise<void> {
+      if (config.BUDGET_USER_DAILY_AUDIO_SECONDS === 0) return
+      const { day } = today()
+      const counters = await store.budgetCounters(day, user)
+      if (counters.user_audio_seconds >= config.BUDGET_USER_DAILY_AUDIO_SECONDS) throw exceeded({ ok: false, scope: 'user_audio', blockedBy: 'usage' })
     },
     /**
      * Settles a reservation to what was really used and writes the ledger (exactly once per

@@ -97,6 +97,7 @@ export const ConfigSchema = Type.Object({
   BUDGET_DAY_OFFSET_MINUTES: Int(-720, 840, 0, 'budget day starts at 00:00 UTC shifted by this many minutes'),
   PRICES_FILE: OptionalString('price table (JSON) for cost estimates; defaults to the bundled dated table')
 })
+  BUDGET_WAIT_MS: Int(0, 600_000, 15_000, 'a request refused only by reservations in flight (not by settled usage) waits this long for them to settle, within its own wait, before 429 with a Retry-After of seconds'),
 
 export type Config = Static<typeof ConfigSchema>
 

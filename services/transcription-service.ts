@@ -21,8 +21,6 @@ export interface TranscriptionServiceDeps {
 
 /** A reservation outlives the longest transcription call (retries included); the sweeper frees it after a crash. */
 const RESERVATION_TTL_MS = 60 * 60_000
-/** Reserved to ask "is anything left?" before the body is read. */
-const PROBE_SECONDS = 0.01
 
 const roundUp = (seconds: number) => Math.ceil(seconds * 100) / 100
 
@@ -59,12 +57,12 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
   const allowed = transcriptionModels(config)
 
   return {
-    /** Refuses a caller whose audio budget is used up before the upload is read at all. */
+    /**
+     * Refuses a caller whose settled audio leaves no room before the upload is read at all; audio held by
+     * transcriptions in flight does not refuse here (the reservation below waits for it).
+     */
     async ensureBudgetLeft (userId: string): Promise<void> {
-      if (config.BUDGET_USER_DAILY_AUDIO_SECONDS === 0) return
-      const probe = newId('rsv')
-      await budgets.reserveAudio({ id: probe, user: userId, seconds: PROBE_SECONDS, expiresAt: clock() + 60_000 })
-      await budgets.release(probe)
+      await budgets.ensureAudioLeft(userId)
     },
 
     async transcribe (userId: string, audio: ReceivedUpload, fields: TranscriptionFields): Promise<Transcription> {
@@ -74,7 +72,7 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
       const stated = length.measured ?? fields.duration
       const reserved = roundUp(stated !== undefined ? Math.max(stated, length.min) : length.max)
       const reservationId = newId('rsv')
-      await budgets.reserveAudio({ id: reservationId, user: userId, seconds: reserved, expiresAt: clock() + RESERVATION_TTL_MS })
+      await budgets.reserveAudio({ id: reservationId, user: userId, seconds: reserved, expiresAt: clock() + RESERVATION_TTL_MS }, { waitMs: config.BUDGET_WAIT_MS })
 
       let result: TranscriptionCreateResponse
       try {

@@ -222,7 +222,7 @@ export function createRunDriver (deps: RunDriverDeps) {
         tokens: estimateInputTokens(thread?.token_estimate ?? 0, profile, toolChars, input) + (run.max_output_tokens ?? profile.max_output_tokens),
         assistantCap: profile.daily_token_cap,
         expiresAt: run.deadline_at + 60_000
-      })
+      }, { waitMs: Math.max(0, run.deadline_at - clock()), signal: ctx.stop })
       return null
     } catch (err) {
       if (isGatewayError(err) && err.code === 'BUDGET_EXCEEDED') {

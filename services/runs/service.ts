@@ -1,4 +1,5 @@
 import { toolObjects } from '../assistants/views.ts'
+import type { BudgetWait } from '../budget-service.ts'
 import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { newRunRecord } from '../store/records.ts'
@@ -83,7 +84,8 @@ export function createRunService (deps: RunServiceDeps) {
   return {
     waitForEnd,
 
-    async start (userId: string, threadId: string, request: RunRequest): Promise<RunRecord> {
+    /** `budgetWait`: how long the start may wait for the caller's reservations in flight to settle (0: answer at once). */
+    async start (userId: string, threadId: string, request: RunRequest, budgetWait?: BudgetWait): Promise<RunRecord> {
       const thread = await access.ownedThread(userId, threadId)
       const { profile, version } = await assistants.require(request.assistant, request.assistantField)
       if (request.max_output_tokens !== undefined && request.max_output_tokens > profile.max_output_tokens) {
@@ -106,7 +108,6 @@ export function createRunService (deps: RunServiceDeps) {
       const prepared = await messages.prepare(userId, added)
       const addedTokens = added.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0)
       const id = newId('run')
-      const now = clock()
       const reservationId = `${id}:r0`
       await budgets.reserveTokens({
         id: reservationId,
@@ -114,8 +115,10 @@ export function createRunService (deps: RunServiceDeps) {
         assistant: profile.id,
         tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(roundTools(profile, tools)).length, []) + maxOutput,
         assistantCap: profile.daily_token_cap,
-        expiresAt: now + threadLockTtlMs
-      })
+        expiresAt: clock() + threadLockTtlMs
+      }, budgetWait)
+      // After the reservation, which may have waited for others to settle.
+      const now = clock()
       const run = newRunRecord({
         id,
         thread_id: threadId,

@@ -83,7 +83,13 @@ export type BudgetScope = typeof BUDGET_SCOPES[number]
 /** Whose counter of `scope` a reservation or a usage row moves. */
 export const budgetSubject = (scope: BudgetScope, of: { user: string, assistant: string }) => scope.subject === null ? '' : of[scope.subject]
 
-export type ReserveResult = { ok: true } | { ok: false, scope: BudgetScope['scope'] }
+/**
+ * A refusal says what stands in the way: `usage` when the day's settled usage alone leaves no room for
+ * the amount (only the budget's reset helps), `reservations` when it would fit but reservations still in
+ * flight hold the rest (it may fit in seconds, once they settle below their estimates or are released).
+ * A scope refused by usage is named before one refused by reservations, each group in BUDGET_SCOPES order.
+ */
+export type ReserveResult = { ok: true } | { ok: false, scope: BudgetScope['scope'], blockedBy: 'usage' | 'reservations' }
 
 export interface BudgetCounters {
   user_tokens: number
@@ -111,7 +117,7 @@ export function countersOf (read: (scope: BudgetScope) => { used: number, reserv
 
 /** Budgets and the usage ledger. */
 export interface BudgetStore {
-  /** Reserves `tokens`/`audio_seconds` against every non-zero limit, or nothing if one does not fit. */
+  /** Reserves `tokens`/`audio_seconds` against every non-zero limit, or nothing if one does not fit (and says why). */
   reserveBudget (reservation: Reservation, limits: BudgetLimits): Promise<ReserveResult>
   /**
    * Releases the reservation and, in the same operation, adds the actual usage to the budget counters

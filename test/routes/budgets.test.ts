@@ -36,29 +36,64 @@ async function setup (t: Test, env: Record<string, string>, clock?: () => number
 
 const TEXT = 'Budgeted question [slow:600]'
 
-t.test('twenty concurrent runs against a user budget that fits five: at most five start, usage never exceeds it', async t => {
-  const budget = reservationFor(TEXT) * 5 + reservationFor(TEXT) - 1
-  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(budget) })
-  const threads = await Promise.all(Array.from({ length: 20 }, () => newThread(app, 'alice', TEXT)))
-  const results = await Promise.all(threads.map(id => run(app, 'alice', id)))
-  const started = results.filter(r => r.statusCode === 200)
-  const refused = results.filter(r => r.statusCode === 429)
-  t.equal(started.length + refused.length, 20, 'every request was either run or refused')
-  t.equal(started.length, 5, 'exactly the five that fit started')
-  for (const r of refused) {
-    t.equal(r.json().code, 'BUDGET_EXCEEDED')
-    const retryAfter = Number(r.headers['retry-after'])
-    t.ok(retryAfter >= 1 && retryAfter <= 86_400, 'Retry-After is the time to the reset')
+/** The measured case of issue 18: a 3,000-token day, twenty chat turns at once, each reserving about a third of it. */
+const BURST_BUDGET = 3000
+const BURST_TEXT = 'Quick one [len:5] [slow:300]'
+const BURST_MAX_OUTPUT = 800
+
+t.test('twenty turns at once on a 3,000-token day: reservations in flight make them wait, never a day-long Retry-After, never an overshoot', async t => {
+  const perTurn = reservationFor(BURST_TEXT) - MAX_OUTPUT + BURST_MAX_OUTPUT
+  t.ok(perTurn * 3 <= BURST_BUDGET && perTurn * 4 > BURST_BUDGET, `three reservations of ${perTurn} fit at a time`)
+  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET) })
+  const threads = await Promise.all(Array.from({ length: 20 }, () => newThread(app, 'alice', BURST_TEXT)))
+  const results = await Promise.all(threads.map(id => run(app, 'alice', id, { max_output_tokens: BURST_MAX_OUTPUT })))
+  for (const r of results.filter(r => r.statusCode !== 200)) {
+    t.equal(r.statusCode, 429, 'a turn that did not run was refused')
+    t.ok(Number(r.headers['retry-after']) <= 60, `in seconds (${r.headers['retry-after']}), not to midnight`)
+    t.not(r.headers['x-should-retry'], 'false', 'and the SDK may retry it')
   }
-  t.equal(sim.counters()['POST /v1/responses'], 5, 'nothing was sent upstream for the refused ones')
-  const settled = started.reduce((n, r) => n + r.json().usage.total_tokens, 0)
+  const completed = results.filter(r => r.statusCode === 200)
+  t.equal(completed.length, 20, 'every turn ran: each waited for the reservations ahead of it to settle')
+  t.equal(sim.counters()['POST /v1/responses'], 20)
+  const settled = completed.reduce((n, r) => n + r.json().usage.total_tokens, 0)
   const mine = await usage(app, 'alice')
   t.equal(mine.tokens.total, settled, 'the ledger holds exactly the settled usage')
-  t.ok(mine.tokens.total <= budget, `settled usage ${mine.tokens.total} within the budget ${budget}`)
-  t.equal(mine.reserved.tokens, 0, 'every reservation was settled or released')
-  t.equal(mine.runs, 5)
-  t.equal(mine.limits.tokens, budget)
-  t.equal(mine.remaining.tokens, budget - settled)
+  t.ok(settled <= BURST_BUDGET, `settled usage ${settled} within the budget ${BURST_BUDGET}`)
+  t.equal(mine.reserved.tokens, 0, 'every reservation was settled')
+  t.equal(mine.runs, 20)
+
+  // Now settled usage is what leaves too little room: the reset time, and no retry.
+  const big = await run(app, 'alice', await newThread(app, 'alice', BURST_TEXT), { max_output_tokens: BURST_BUDGET - settled })
+  t.equal(big.statusCode, 429)
+  t.match(big.json(), { code: 'BUDGET_EXCEEDED', message: /used up; it resets at/ })
+  t.ok(Number(big.headers['retry-after']) > 60, 'Retry-After points at the reset')
+  t.equal(big.headers['x-should-retry'], 'false')
+  t.equal(sim.counters()['POST /v1/responses'], 20, 'nothing refused went upstream')
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('twenty turns at once with wait: false: the three that fit start, the rest are told to retry in seconds', async t => {
+  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET) })
+  const threads = await Promise.all(Array.from({ length: 20 }, () => newThread(app, 'alice', BURST_TEXT)))
+  const results = await Promise.all(threads.map(id => run(app, 'alice', id, { max_output_tokens: BURST_MAX_OUTPUT, wait: false })))
+  const started = results.filter(r => r.statusCode === 202)
+  const refused = results.filter(r => r.statusCode === 429)
+  t.equal(started.length, 3, 'exactly the three that fit started')
+  t.equal(refused.length, 17)
+  for (const r of refused) {
+    t.match(r.json(), { code: 'BUDGET_EXCEEDED', error: { type: 'insufficient_quota' }, message: /held by your runs in progress; retry in a few seconds/ })
+    t.equal(r.headers['retry-after'], '2', 'seconds, not the time to midnight')
+    t.not(r.headers['x-should-retry'], 'false')
+  }
+  for (const r of started) {
+    const done = await app.inject({ url: `/api/openai/threads/${r.json().thread_id}/runs/${r.json().id}?wait=10000`, headers: bearer(userToken('alice')) })
+    t.equal(done.json().status, 'completed')
+  }
+  const retried = await run(app, 'alice', started[0]!.json().thread_id, { max_output_tokens: BURST_MAX_OUTPUT, wait: false })
+  t.equal(retried.statusCode, 202, 'a turn sent once they settled is admitted')
+  const retriedRun = retried.json()
+  await app.inject({ url: `/api/openai/threads/${retriedRun.thread_id}/runs/${retriedRun.id}?wait=10000`, headers: bearer(userToken('alice')) })
+  t.equal(sim.counters()['POST /v1/responses'], 4, 'only the admitted turns went upstream')
 })
 
 t.test('the global budget holds across users', async t => {
@@ -66,13 +101,22 @@ t.test('the global budget holds across users', async t => {
   const { app, sim } = await setup(t, { BUDGET_GLOBAL_DAILY_TOKENS: String(budget) })
   const users = Array.from({ length: 20 }, (_, i) => `user-${i}`)
   const threads = await Promise.all(users.map(u => newThread(app, u, TEXT)))
-  const results = await Promise.all(users.map((u, i) => run(app, u, threads[i]!)))
-  t.equal(results.filter(r => r.statusCode === 200).length, 5)
-  t.ok(results.filter(r => r.statusCode === 429).every(r => /gateway's daily token budget/.test(r.json().message)))
-  t.equal(sim.counters()['POST /v1/responses'], 5)
+  const results = await Promise.all(users.map((u, i) => run(app, u, threads[i]!, { wait: false })))
+  t.equal(results.filter(r => r.statusCode === 202).length, 5, 'five fit at once')
+  t.ok(results.filter(r => r.statusCode === 429).every(r => /gateway's daily token budget is held by runs in progress/.test(r.json().message)))
+  for (const [i, r] of results.entries()) {
+    if (r.statusCode === 202) await app.inject({ url: `/api/openai/threads/${threads[i]}/runs/${r.json().id}?wait=10000`, headers: bearer(userToken(users[i]!)) })
+  }
+  t.equal(sim.counters()['POST /v1/responses'], 5, 'only the admitted turns went upstream')
+  // The same twenty, waiting: more run as the first settle below their estimates, never past the budget.
+  const waited = await Promise.all(users.map(async u => run(app, u, await newThread(app, u, TEXT))))
+  for (const r of waited.filter(r => r.statusCode === 429)) {
+    t.match(r.json().message, /gateway's daily token budget/)
+  }
   const report = (await app.inject({ url: '/api/openai/admin/usage', headers: bearer(adminToken()) })).json()
-  t.ok(report.totals.total_tokens <= budget)
-  t.match(report.global, { tokens_limit: budget, tokens_used: report.totals.total_tokens, tokens_reserved: 0 })
+  t.ok(report.totals.total_tokens <= budget, `${report.totals.total_tokens} within ${budget}`)
+  t.ok(report.totals.runs > 5, 'runs waited for the reservations ahead of them')
+  t.match(report.global, { tokens_limit: budget, tokens_used: report.totals.total_tokens })
 })
 
 t.test('reservations are released when a run fails, is cancelled or times out', async t => {

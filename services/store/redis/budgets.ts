@@ -76,7 +76,7 @@ end
 
 /**
  * ARGV: prefix, counter ttl, one limit per SCOPES (in order), then the reservation's field/value pairs.
- * Returns 'ok' or the first scope that does not fit.
+ * Returns 'ok', or `<scope> usage` / `<scope> reservations` for what refuses it (ReserveResult's order).
  */
 const reserveBudget = luaScript('reserveBudget', 0, `
 local first = 3 + #SCOPES
@@ -84,14 +84,18 @@ local r = toTable(ARGV, first)
 local key = K.reservation .. r.id
 if redis.call('EXISTS', key) == 1 then return 'ok' end
 local c = counters(r.day)
+local heldBack = false
 for n, s in ipairs(SCOPES) do
   local limit, amount = tonumber(ARGV[2 + n]), tonumber(r[s.reserves])
   if limit > 0 and amount > 0 then
     local subject = subjectOf(s, r)
     local v = redis.call('HMGET', c, s.scope .. ':used:' .. subject, s.scope .. ':reserved:' .. subject)
-    if (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0) + amount > limit then return s.scope end
+    local used = tonumber(v[1]) or 0
+    if used + amount > limit then return s.scope .. ' usage' end
+    if not heldBack and used + (tonumber(v[2]) or 0) + amount > limit then heldBack = s.scope end
   end
 end
+if heldBack then return heldBack .. ' reservations' end
 redis.call('HSET', key, unpack(ARGV, first))
 redis.call('ZADD', K.reservations, r.expires_at, r.id)
 bumpReserved(r, '')
@@ -152,9 +156,10 @@ export function redisBudgets (ctx: RedisContext): BudgetStore {
         COUNTER_TTL_MS, ...BUDGET_SCOPES.map(scope => limits[scope.limit]), ...encodeHash(reservation, RESERVATION_FIELDS)
       ])
       if (result === 'ok') return { ok: true }
-      const refused = BUDGET_SCOPES.find(scope => scope.scope === result)
-      if (!refused) throw new Error(`reserveBudget answered ${String(result)}`)
-      return { ok: false, scope: refused.scope }
+      const [scope, blockedBy] = String(result).split(' ')
+      const refused = BUDGET_SCOPES.find(s => s.scope === scope)
+      if (!refused || (blockedBy !== 'usage' && blockedBy !== 'reservations')) throw new Error(`reserveBudget answered ${String(result)}`)
+      return { ok: false, scope: refused.scope, blockedBy }
     },
 
     async settleBudget (reservationId, usage) {

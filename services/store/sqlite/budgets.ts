@@ -58,14 +58,17 @@ export function sqliteBudgets (db: SqliteDb, clock: () => number): BudgetStore {
       assertReservation(reservation)
       return db.immediate(() => {
         if (db.get('SELECT 1 FROM budget_reservations WHERE id = ?', reservation.id)) return { ok: true }
+        let heldBack: BudgetScope | null = null
         for (const scope of BUDGET_SCOPES) {
           const limit = limits[scope.limit]
           const amount = reservation[scope.reserves]
           // A scope is only charged when the reservation asks for some of it.
           if (limit <= 0 || amount <= 0) continue
           const c = counter(reservation.day, scope, budgetSubject(scope, reservation))
-          if (c.used + c.reserved + amount > limit) return { ok: false, scope: scope.scope }
+          if (c.used + amount > limit) return { ok: false, scope: scope.scope, blockedBy: 'usage' }
+          if (c.used + c.reserved + amount > limit) heldBack ??= scope
         }
+        if (heldBack) return { ok: false, scope: heldBack.scope, blockedBy: 'reservations' }
         db.run(reservations.insert, ...reservations.params(reservation))
         bumpReserved(reservation, 1)
         return { ok: true }

@@ -7,7 +7,7 @@ export function budgetsContract (tap: Test, setup: Setup): void {
     const { store } = await setup(t)
     const user = limits({ userTokens: 100 })
     t.same(await store.reserveBudget(reservation('r1', { tokens: 60 }), user), { ok: true })
-    t.same(await store.reserveBudget(reservation('r2', { tokens: 50 }), user), { ok: false, scope: 'user_tokens' })
+    t.same(await store.reserveBudget(reservation('r2', { tokens: 50 }), user), { ok: false, scope: 'user_tokens', blockedBy: 'reservations' })
     t.same(await store.reserveBudget(reservation('r3', { tokens: 40 }), user), { ok: true }, 'exactly the limit fits')
     t.same(await store.budgetCounters(DAY, 'alice', 'curator'), {
       user_tokens: 0,
@@ -26,12 +26,12 @@ export function budgetsContract (tap: Test, setup: Setup): void {
 
     t.same(await store.reserveBudget(reservation('b1', { user: 'bob', tokens: 100 }), user), { ok: true }, 'and per user')
     const global = limits({ userTokens: 100, globalTokens: 250 })
-    t.same(await store.reserveBudget(reservation('c1', { user: 'carol', tokens: 51 }), global), { ok: false, scope: 'global_tokens' },
+    t.same(await store.reserveBudget(reservation('c1', { user: 'carol', tokens: 51 }), global), { ok: false, scope: 'global_tokens', blockedBy: 'reservations' },
       'the global budget counts every user')
     t.same(await store.reserveBudget(reservation('c2', { user: 'carol', tokens: 50 }), global), { ok: true })
 
     const assistant = limits({ assistantTokens: 300 })
-    t.same(await store.reserveBudget(reservation('d1', { user: 'dave', tokens: 51 }), assistant), { ok: false, scope: 'assistant_tokens' },
+    t.same(await store.reserveBudget(reservation('d1', { user: 'dave', tokens: 51 }), assistant), { ok: false, scope: 'assistant_tokens', blockedBy: 'reservations' },
       "the assistant's budget counts every user of it")
     t.same(await store.reserveBudget(reservation('d2', { user: 'dave', assistant: 'mentor', tokens: 51 }), assistant), { ok: true })
     t.same(await store.budgetCounters(DAY, 'dave', 'mentor'), {
@@ -48,21 +48,21 @@ export function budgetsContract (tap: Test, setup: Setup): void {
     const audio = limits({ userTokens: 100, userAudioSeconds: 30 })
     t.same(await store.reserveBudget(reservation('a1', { audio_seconds: 20.5 }), audio), { ok: true },
       'audio is not refused because the token budget is full')
-    t.same(await store.reserveBudget(reservation('a2', { audio_seconds: 10 }), audio), { ok: false, scope: 'user_audio' })
+    t.same(await store.reserveBudget(reservation('a2', { audio_seconds: 10 }), audio), { ok: false, scope: 'user_audio', blockedBy: 'reservations' })
     t.same(await store.reserveBudget(reservation('a3', { audio_seconds: 9.5 }), audio), { ok: true })
     t.equal((await store.budgetCounters(DAY, 'alice')).reserved_user_audio_seconds, 30)
     t.equal(await store.recordUsage('f_usage', usage({ user: 'frank', total_tokens: 150 })), true)
     t.same(await store.reserveBudget(reservation('f1', { user: 'frank', audio_seconds: 5 }), audio), { ok: true },
       'a user past the token budget (actual usage overshot) can still use audio')
-    t.same(await store.reserveBudget(reservation('f2', { user: 'frank', tokens: 1 }), audio), { ok: false, scope: 'user_tokens' })
+    t.same(await store.reserveBudget(reservation('f2', { user: 'frank', tokens: 1 }), audio), { ok: false, scope: 'user_tokens', blockedBy: 'usage' })
 
     const tight = limits({ userTokens: 1, userAudioSeconds: 1, assistantTokens: 1, globalTokens: 1 })
     const big = reservation('e1', { user: 'erin', assistant: 'analyst', tokens: 5, audio_seconds: 5 })
-    t.same(await store.reserveBudget(big, tight), { ok: false, scope: 'user_tokens' }, 'first failing scope, in order')
-    t.same(await store.reserveBudget(big, { ...tight, userTokens: 0 }), { ok: false, scope: 'user_audio' })
-    t.same(await store.reserveBudget(big, { ...tight, userTokens: 0, userAudioSeconds: 0 }), { ok: false, scope: 'assistant_tokens' })
+    t.same(await store.reserveBudget(big, tight), { ok: false, scope: 'user_tokens', blockedBy: 'usage' }, 'first failing scope, in order')
+    t.same(await store.reserveBudget(big, { ...tight, userTokens: 0 }), { ok: false, scope: 'user_audio', blockedBy: 'usage' })
+    t.same(await store.reserveBudget(big, { ...tight, userTokens: 0, userAudioSeconds: 0 }), { ok: false, scope: 'assistant_tokens', blockedBy: 'usage' })
     t.same(await store.reserveBudget(big, { ...tight, userTokens: 0, userAudioSeconds: 0, assistantTokens: 0 }),
-      { ok: false, scope: 'global_tokens' })
+      { ok: false, scope: 'global_tokens', blockedBy: 'usage' })
     t.same(await store.budgetCounters(DAY, 'erin', 'analyst'), {
       user_tokens: 0,
       global_tokens: 150,
@@ -108,8 +108,8 @@ export function budgetsContract (tap: Test, setup: Setup): void {
     t.equal(await store.settleBudget('s_missing', actual), false)
 
     t.same(await store.reserveBudget(reservation('s2', { tokens: 80 }), user), { ok: true }, 'used + reserved fits')
-    t.same(await store.reserveBudget(reservation('s3', { tokens: 1 }), user), { ok: false, scope: 'user_tokens' },
-      'settled usage counts against the budget')
+    t.same(await store.reserveBudget(reservation('s3', { tokens: 1 }), user), { ok: false, scope: 'user_tokens', blockedBy: 'reservations' },
+      'settled usage and reservations count against the budget together')
     t.equal(await store.releaseBudget('s2'), true)
     t.equal(await store.releaseBudget('s2'), false, 'released once')
     t.equal(await store.settleBudget('s2', actual), false, 'a released reservation cannot be settled')
@@ -209,7 +209,29 @@ export function budgetsContract (tap: Test, setup: Setup): void {
     }, 'assistant figures are 0 without an assistant')
     t.equal((await store.budgetCounters(DAY, 'alice', 'curator')).assistant_tokens, 60)
     t.equal((await store.budgetCounters(DAY, 'alice', 'nobody')).assistant_tokens, 0)
-    t.same(await store.reserveBudget(reservation('r1', { tokens: 56 }), limits({ userTokens: 100 })), { ok: false, scope: 'user_tokens' },
+    t.same(await store.reserveBudget(reservation('r1', { tokens: 56 }), limits({ userTokens: 100 })), { ok: false, scope: 'user_tokens', blockedBy: 'usage' },
       'recorded usage counts against the budget')
+  })
+
+  tap.test('budgets: a refusal says whether settled usage or reservations in flight stand in the way', async t => {
+    const { store } = await setup(t)
+    const user = limits({ userTokens: 100 })
+    t.same(await store.reserveBudget(reservation('r1', { tokens: 70 }), user), { ok: true })
+    t.same(await store.reserveBudget(reservation('r2', { tokens: 40 }), user), { ok: false, scope: 'user_tokens', blockedBy: 'reservations' },
+      'usage 0 leaves room: only the reservation in flight is in the way')
+    t.equal(await store.settleBudget('r1', usage({ total_tokens: 30 })), true)
+    t.same(await store.reserveBudget(reservation('r2', { tokens: 40 }), user), { ok: true }, 'once it settled below its estimate, it fits')
+    t.same(await store.reserveBudget(reservation('r3', { tokens: 71 }), user), { ok: false, scope: 'user_tokens', blockedBy: 'usage' },
+      'settled usage 30 leaves no room for 71: only the reset helps')
+    t.same(await store.reserveBudget(reservation('r4', { tokens: 70 }), user), { ok: false, scope: 'user_tokens', blockedBy: 'reservations' },
+      'exactly the room settled usage leaves, held by r2')
+
+    const both = limits({ userTokens: 100, globalTokens: 150 })
+    t.same(await store.reserveBudget(reservation('b1', { user: 'bob', tokens: 80 }), both), { ok: true })
+    t.same(await store.reserveBudget(reservation('b2', { user: 'carol', tokens: 30 }), both), { ok: false, scope: 'global_tokens', blockedBy: 'reservations' })
+    t.same(await store.reserveBudget(reservation('b3', { tokens: 71 }), both), { ok: false, scope: 'user_tokens', blockedBy: 'usage' },
+      'a scope refused by usage is named before one refused by reservations')
+    t.same(await store.reserveBudget(reservation('a1', { audio_seconds: 5 }), limits({ userAudioSeconds: 4 })), { ok: false, scope: 'user_audio', blockedBy: 'usage' },
+      'audio too')
   })
 }

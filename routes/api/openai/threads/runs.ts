@@ -77,6 +77,10 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     return reply.code(200).send(await view(request, ended))
   }
 
+  /** A run that waits for its answer may also wait (within that time) for the caller's reservations in flight to settle. */
+  const budgetWait = (reply: FastifyReply, wait: boolean | undefined) =>
+    ({ waitMs: wait === false ? 0 : config.RUN_WAIT_TIMEOUT_MS, signal: clientGone(reply) })
+
   fastify.post('/:threadId/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
     schema: {
@@ -94,7 +98,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const { wait, ...body } = request.body
     const stream = body.stream === true || wantsEvents(request)
     if (stream) eventStreams.ensureRoom(request.caller.id)
-    const run = await runs.start(request.caller.id, request.params.threadId, runRequest(body, stream))
+    const run = await runs.start(request.caller.id, request.params.threadId, runRequest(body, stream), budgetWait(reply, wait))
     return answer(request, reply, run, stream, wait)
   })
 
@@ -117,7 +121,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     // Checked before the thread is created, so a refused run leaves nothing behind for what can be checked.
     const asked = runRequest(body, stream)
     const created = await fastify.threads.create(request.caller.id, thread ?? {})
-    const run = await runs.start(request.caller.id, created.id, asked)
+    const run = await runs.start(request.caller.id, created.id, asked, budgetWait(reply, wait))
     return answer(request, reply, run, stream, wait)
   })
 
