@@ -38,7 +38,7 @@ export const ConfigSchema = Type.Object({
   OPENAI_BASE_URL: Type.String({ default: 'https://api.openai.com/v1', pattern: '^https?://[^\\s]+$', description: 'upstream base URL including /v1' }),
   OPENAI_ORGANIZATION: OptionalString('OpenAI-Organization header'),
   OPENAI_PROJECT: OptionalString('OpenAI-Project header'),
-  OPENAI_TIMEOUT_MS: Int(100, 600_000, 30_000, 'per-attempt upstream timeout'),
+  OPENAI_TIMEOUT_MS: Int(100, 600_000, 15_000, 'per-attempt upstream timeout; with OPENAI_MAX_RETRIES a hanging upstream is answered 504 after (retries + 1) × this (about 47 s with the defaults, under a proxy\'s common 60 s)'),
   OPENAI_MAX_RETRIES: Int(0, 10, 2, 'SDK retries on connection errors, 408/409/429/5xx'),
   OWNER_HASH_SALT: OptionalString('salt for the owner hash written into conversation metadata; defaults to one derived from OPENAI_API_KEY', { minLength: 16 }),
 
