@@ -1,13 +1,13 @@
 // First, so a Node older than `engines` is refused in one line before anything else loads.
 import './node-version.js'
 import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { Writable } from 'node:stream'
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
 import app, { type AppOptions } from './app.ts'
 import { ConfigError, loadConfig, trustProxyOption, type Config } from './services/config.ts'
+import { readTlsFiles, type TlsFiles } from './services/tls-files.ts'
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
@@ -54,8 +54,17 @@ export interface ServerOptionsOverrides {
   logStream?: Writable
 }
 
+/** The certificate and key to serve HTTPS with, when configured; a problem with them is a ConfigError. */
+function httpsOptions (config: Config): TlsFiles | undefined {
+  if (!config.TLS_CERT_FILE || !config.TLS_KEY_FILE) return undefined
+  const { files, problems } = readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE)
+  if (!files) throw new ConfigError(problems.map(problem => `Invalid configuration: ${problem}`))
+  return files
+}
+
 /** The production server options; tests build with the same ones so limits and validation match. */
-export function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): FastifyServerOptions & { https?: { cert: Buffer, key: Buffer } } {
+export function serverOptions (config: Config, overrides: ServerOptionsOverrides = {}): FastifyServerOptions & { https?: TlsFiles } {
+  const https = httpsOptions(config)
   const pretty = !overrides.logStream && process.stdout.isTTY && config.LOG_LEVEL !== 'silent'
   return {
     logger: {
@@ -82,9 +91,7 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
     routerOptions: { maxParamLength: 16 * 1024, ignoreTrailingSlash: true },
     return503OnClosing: true,
     forceCloseConnections: 'idle',
-    ...(config.TLS_CERT_FILE && config.TLS_KEY_FILE
-      ? { https: { cert: readFileSync(config.TLS_CERT_FILE), key: readFileSync(config.TLS_KEY_FILE) } }
-      : {})
+    ...(https ? { https } : {})
   }
 }
 
@@ -98,19 +105,20 @@ export async function buildServer (config: Config, overrides: ServerOptionsOverr
 
 /** Loads .env when present (Node's own loader), validates config, listens, and shuts down gracefully. */
 export async function start (env: NodeJS.ProcessEnv = process.env): Promise<FastifyInstance> {
-  try {
-    process.loadEnvFile()
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
   let server: FastifyInstance
   let config: Config
   try {
+    try {
+      process.loadEnvFile()
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') throw new ConfigError(`Invalid configuration: .env cannot be read (${code ?? (err as Error).message})`)
+    }
     config = loadConfig(env)
     server = await buildServer(config)
     await server.ready()
   } catch (err) {
-    // Bad settings (including files they point to) stop start-up with one line naming the problem.
+    // Bad settings (including the files they point to) stop start-up with one line per problem, no stack.
     if (err instanceof ConfigError) {
       process.stderr.write(`${err.message}\n`)
       process.exit(1)

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { Type, type Static, type TSchema } from 'typebox'
 import { Value } from 'typebox/value'
+import { readTlsFiles } from './tls-files.ts'
 
 const Int = (min: number, max: number, def: number, description: string) =>
   Type.Integer({ minimum: min, maximum: max, default: def, description })
@@ -11,7 +12,8 @@ const MiB = 1024 * 1024
 
 /**
  * Every environment variable the gateway reads, in one place. The config type is derived from it,
- * `.env.example` documents it group by group, and a test keeps the two in step.
+ * `.env.example` documents it group by group, and a test keeps the two in step. A `pattern` comes with
+ * `expected`, the same rule in words: an operator is told what to write, not shown a regular expression.
  */
 export const ConfigSchema = Type.Object({
   // Server
@@ -21,7 +23,7 @@ export const ConfigSchema = Type.Object({
     Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'),
     Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')
   ], { default: 'info', description: 'pino level' }),
-  TRUST_PROXY: Type.String({ default: 'false', pattern: '^(true|false|\\d{1,2}|[0-9a-fA-F.:/, ]+)$', description: 'false, true, a hop count, or comma-separated proxy addresses/CIDRs' }),
+  TRUST_PROXY: Type.String({ default: 'false', pattern: '^(true|false|\\d{1,2}|[0-9a-fA-F.:/, ]+)$', expected: 'false, true, a hop count (0-99), or comma-separated proxy IP addresses or CIDR ranges such as 10.0.0.0/8,127.0.0.1', description: 'false, true, a hop count, or comma-separated proxy addresses/CIDRs' }),
   CORS_ORIGINS: Type.String({ default: '', maxLength: 4096, description: 'comma-separated allow-list of browser origins (scheme://host[:port])' }),
   BODY_LIMIT_BYTES: Int(1024, 16 * MiB, 2 * MiB, 'largest JSON body accepted (20 messages of 32 000 characters fit)'),
   REQUEST_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'time to receive a whole request (headers and body) from a client'),
@@ -35,7 +37,7 @@ export const ConfigSchema = Type.Object({
 
   // OpenAI upstream
   OPENAI_API_KEY: Type.String({ minLength: 1, maxLength: 512, description: 'upstream key (never leaves the server)' }),
-  OPENAI_BASE_URL: Type.String({ default: 'https://api.openai.com/v1', pattern: '^https?://[^\\s]+$', description: 'upstream base URL including /v1' }),
+  OPENAI_BASE_URL: Type.String({ default: 'https://api.openai.com/v1', pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces, such as https://api.openai.com/v1', description: 'upstream base URL including /v1' }),
   OPENAI_ORGANIZATION: OptionalString('OpenAI-Organization header'),
   OPENAI_PROJECT: OptionalString('OpenAI-Project header'),
   OPENAI_TIMEOUT_MS: Int(100, 600_000, 15_000, 'per-attempt upstream timeout; with OPENAI_MAX_RETRIES a hanging upstream is answered 504 after (retries + 1) × this (about 47 s with the defaults, under a proxy\'s common 60 s)'),
@@ -44,8 +46,8 @@ export const ConfigSchema = Type.Object({
 
   // Authentication
   JWT_SECRET: OptionalString('HS256 secret (at least 32 characters); or set JWT_JWKS_URL', { minLength: 32 }),
-  JWT_JWKS_URL: OptionalString('JWKS endpoint for RS256/ES256 tokens', { pattern: '^https?://[^\\s]+$' }),
-  JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|ES256|ES384|ES512|PS256)(,(RS256|RS384|RS512|ES256|ES384|ES512|PS256))*$', description: 'algorithms accepted with JWT_JWKS_URL' }),
+  JWT_JWKS_URL: OptionalString('JWKS endpoint for RS256/ES256 tokens', { pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces' }),
+  JWT_ALGORITHMS: Type.String({ default: 'RS256,ES256', pattern: '^(RS256|RS384|RS512|ES256|ES384|ES512|PS256)(,(RS256|RS384|RS512|ES256|ES384|ES512|PS256))*$', expected: 'a comma-separated list (no spaces) of RS256, RS384, RS512, ES256, ES384, ES512, PS256', description: 'algorithms accepted with JWT_JWKS_URL' }),
   JWT_ISSUER: OptionalString('required iss claim'),
   JWT_AUDIENCE: OptionalString('required aud claim'),
   JWT_ADMIN_ROLE: Type.String({ minLength: 1, maxLength: 128, default: 'admin', description: 'role (or element of roles) that makes a caller an admin' }),
@@ -56,7 +58,7 @@ export const ConfigSchema = Type.Object({
   // Store
   STORE: Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], { default: 'sqlite', description: 'sqlite (embedded) or redis (shared by several instances)' }),
   SQLITE_PATH: Type.String({ minLength: 1, default: './data/gateway.db', description: 'embedded store file (:memory: for a throwaway store)' }),
-  REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://' }),
+  REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 30 * 86_400, 86_400, 'how long Idempotency-Key replays are kept'),
   MESSAGE_CACHE_MB: Int(0, 4096, 32, 'memory for cached message pages (served without an upstream call while the thread is unchanged); 0 disables'),
 
@@ -88,23 +90,32 @@ export const ConfigSchema = Type.Object({
   UPLOAD_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'an upload still arriving after this is cut off (slow-upload guard)'),
   UPLOAD_TMP_DIR: OptionalString('where uploads are spooled while checked; defaults to the OS temp dir'),
   TRANSCRIPTION_MODEL: Type.String({ minLength: 1, maxLength: 128, default: 'gpt-transcribe', description: 'upstream transcription model' }),
-  TRANSCRIPTION_MODELS: Type.String({ default: '', maxLength: 1024, pattern: '^[A-Za-z0-9._:, -]*$', description: 'comma-separated models a caller may ask for by name; any other is answered by TRANSCRIPTION_MODEL' }),
+  TRANSCRIPTION_MODELS: Type.String({ default: '', maxLength: 1024, pattern: '^[A-Za-z0-9._:, -]*$', expected: 'a comma-separated list of model names (letters, digits, dots, underscores, colons, hyphens)', description: 'comma-separated models a caller may ask for by name; any other is answered by TRANSCRIPTION_MODEL' }),
 
   // Budgets
   BUDGET_USER_DAILY_TOKENS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'tokens per user per day; 0 = unlimited'),
   BUDGET_GLOBAL_DAILY_TOKENS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'tokens for the whole gateway per day; 0 = unlimited'),
   BUDGET_USER_DAILY_AUDIO_SECONDS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'transcribed audio seconds per user per day; 0 = unlimited'),
   BUDGET_DAY_OFFSET_MINUTES: Int(-720, 840, 0, 'budget day starts at 00:00 UTC shifted by this many minutes'),
+  BUDGET_WAIT_MS: Int(0, 600_000, 15_000, 'a request refused only by reservations in flight (not by settled usage) waits this long for them to settle, within its own wait, before 429 with a Retry-After of seconds'),
   PRICES_FILE: OptionalString('price table (JSON) for cost estimates; defaults to the bundled dated table')
 })
-  BUDGET_WAIT_MS: Int(0, 600_000, 15_000, 'a request refused only by reservations in flight (not by settled usage) waits this long for them to settle, within its own wait, before 429 with a Retry-After of seconds'),
 
 export type Config = Static<typeof ConfigSchema>
 
+/**
+ * A setting that stops start-up. It carries every problem found, one line each, so a run that fixes one
+ * does not merely discover the next; server.ts prints the lines without a stack and exits 1.
+ */
 export class ConfigError extends Error {
-  constructor (message: string) {
-    super(message)
+  readonly problems: readonly string[]
+  constructor (problems: string | string[]) {
+    const list = typeof problems === 'string' ? [problems] : problems
+    // One line each, whatever a problem quotes (a JSON parser's message can hold the file's own newlines).
+    const lines = list.map(problem => problem.replace(/\s*[\r\n]+\s*/g, ' ').trim())
+    super(lines.join('\n'))
     this.name = 'ConfigError'
+    this.problems = lines
   }
 }
 
@@ -119,7 +130,7 @@ function describeRule (schema: TSchema, keyword: string, params: Record<string, 
     case 'type':
       if (s.type === 'integer') return `must be an integer from ${s.minimum} to ${s.maximum}`
       return `must be a ${String(s.type ?? 'valid value')}`
-    case 'pattern': return `must match ${String(s.pattern)}`
+    case 'pattern': return typeof s.expected === 'string' ? `must be ${s.expected}` : 'is not in the expected format (see .env.example)'
     default: {
       const literals = (s.anyOf as Array<{ const?: unknown }> | undefined)?.map(b => b.const).filter(v => v !== undefined)
       if (literals?.length) return `must be one of ${literals.join(', ')}`
@@ -129,8 +140,10 @@ function describeRule (schema: TSchema, keyword: string, params: Record<string, 
 }
 
 /**
- * Validates the environment and returns the typed config. Throws a ConfigError whose message is one
- * line naming the variable and the rule it breaks. Empty values count as unset, as in most dotenv tools.
+ * Validates the environment and returns the typed config. Throws a ConfigError with one line per
+ * problem, every problem at once, each naming the variable and the rule it breaks (the first rule per
+ * variable; cross-variable rules only between variables that are valid on their own). Empty values count
+ * as unset, as in most dotenv tools. TLS_CERT_FILE and TLS_KEY_FILE are read and checked here too.
  */
 export function loadConfig (env: Record<string, string | undefined> = process.env): Config {
   const raw: Record<string, unknown> = {}
@@ -139,30 +152,49 @@ export function loadConfig (env: Record<string, string | undefined> = process.en
     if (value !== undefined && value.trim() !== '') raw[key] = value.trim()
   }
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw))
-  const first = Value.Errors(ConfigSchema, converted)[0]
-  if (first) {
-    const name = first.keyword === 'required'
-      ? String((first.params as { requiredProperties?: string[] }).requiredProperties?.[0] ?? '')
-      : first.instancePath.replace(/^\//, '')
-    const schema = (ConfigSchema.properties as Record<string, TSchema>)[name] ?? ConfigSchema
-    throw new ConfigError(`Invalid configuration: ${name} ${describeRule(schema, first.keyword, first.params as Record<string, unknown>)}`)
+  // Variable by variable: TypeBox stops reporting the properties after a failed union (LOG_LEVEL, STORE),
+  // and every problem is wanted at once.
+  const required = new Set((ConfigSchema as { required?: string[] }).required ?? [])
+  const values = converted as Record<string, unknown>
+  const invalid = new Set<string>()
+  const problems: string[] = []
+  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, TSchema>)) {
+    let problem: string | undefined
+    if (values[name] === undefined) {
+      if (required.has(name)) problem = 'is required'
+    } else {
+      const error = Value.Errors(schema, values[name])[0]
+      if (error) problem = describeRule(schema, error.keyword, error.params as Record<string, unknown>)
+    }
+    if (problem === undefined) continue
+    invalid.add(name)
+    problems.push(`${name} ${problem}`)
   }
-  const config = converted as Config
-  checkCrossFieldRules(config)
-  return config
+  problems.push(...crossFieldProblems(converted as Config, invalid))
+  if (problems.length > 0) throw new ConfigError(problems.map(problem => `Invalid configuration: ${problem}`))
+  return converted as Config
 }
 
-function checkCrossFieldRules (config: Config): void {
-  const fail = (message: string): never => { throw new ConfigError(`Invalid configuration: ${message}`) }
-  if (!config.JWT_SECRET && !config.JWT_JWKS_URL) fail('JWT_SECRET or JWT_JWKS_URL is required')
-  if (config.JWT_SECRET && config.JWT_JWKS_URL) fail('JWT_SECRET and JWT_JWKS_URL are exclusive: set one of them')
-  if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) fail('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
-  if (config.STORE === 'redis' && !config.REDIS_URL) fail('REDIS_URL is required when STORE=redis')
-  if (config.RUN_POLL_MIN_MS > config.RUN_POLL_MAX_MS) fail('RUN_POLL_MIN_MS must not exceed RUN_POLL_MAX_MS')
-  for (const origin of corsOrigins(config)) {
-    if (origin === '*') fail('CORS_ORIGINS must list origins; a wildcard is not allowed')
-    if (!/^https?:\/\/[^/\s]+$/.test(origin)) fail(`CORS_ORIGINS entry "${origin}" must be scheme://host[:port] without a path`)
+function crossFieldProblems (config: Config, invalid: Set<string>): string[] {
+  const problems: string[] = []
+  const valid = (...names: string[]) => names.every(name => !invalid.has(name))
+  if (valid('JWT_SECRET', 'JWT_JWKS_URL')) {
+    if (!config.JWT_SECRET && !config.JWT_JWKS_URL) problems.push('JWT_SECRET or JWT_JWKS_URL is required')
+    if (config.JWT_SECRET && config.JWT_JWKS_URL) problems.push('JWT_SECRET and JWT_JWKS_URL are exclusive: set one of them')
   }
+  if (valid('TLS_CERT_FILE', 'TLS_KEY_FILE')) {
+    if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
+    else if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) problems.push(...readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE).problems)
+  }
+  if (valid('STORE', 'REDIS_URL') && config.STORE === 'redis' && !config.REDIS_URL) problems.push('REDIS_URL is required when STORE=redis')
+  if (valid('RUN_POLL_MIN_MS', 'RUN_POLL_MAX_MS') && config.RUN_POLL_MIN_MS > config.RUN_POLL_MAX_MS) problems.push('RUN_POLL_MIN_MS must not exceed RUN_POLL_MAX_MS')
+  if (valid('CORS_ORIGINS')) {
+    for (const origin of corsOrigins(config)) {
+      if (origin === '*') problems.push('CORS_ORIGINS must list origins; a wildcard is not allowed')
+      else if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entry "${origin}" must be scheme://host[:port] without a path`)
+    }
+  }
+  return problems
 }
 
 /** The transcription models a caller may name: the allow-list plus the configured one. */

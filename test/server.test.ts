@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { join } from 'node:path'
 import t from 'tap'
@@ -16,6 +16,43 @@ t.test('npm start with a bad config exits non-zero with one line naming the vari
   const short = await runGatewayExpectingExit({ OPENAI_API_KEY: 'sk', JWT_SECRET: 'short' })
   t.equal(short.code, 1)
   t.equal(short.stderr.trim(), 'Invalid configuration: JWT_SECRET must be at least 32 characters')
+})
+
+t.test('every configuration problem at once, one line each, no stack, exit 1', async t => {
+  const dir = tempDir(t)
+  const garbage = join(dir, 'garbage.pem')
+  writeFileSync(garbage, 'not PEM\n')
+  const agents = join(dir, 'agents.json')
+  writeFileSync(agents, JSON.stringify({
+    agents: [{ id: 'curator', name: 'Curator', model: 'gpt-4.1-mini', instructions: 'Help.', tools: ['get_user_achievements'], max_output_tokens: 500 }],
+    tools: [{ name: 'get_user_achievements', type: 'webhook', url: 'https://platform.internal/tools', description: 'Achievements', parameters: { type: 'object', properties: {} } }]
+  }))
+  const ok = { OPENAI_API_KEY: 'sk-test', JWT_SECRET: 'x'.repeat(40), SQLITE_PATH: ':memory:', PORT: '0' }
+  const cases: Array<[string, Record<string, string>, string[]]> = [
+    ['missing TLS files', { ...ok, TLS_CERT_FILE: join(dir, 'cert.pem'), TLS_KEY_FILE: join(dir, 'key.pem') }, [
+      `Invalid configuration: TLS_CERT_FILE ${join(dir, 'cert.pem')} cannot be read (ENOENT)`,
+      `Invalid configuration: TLS_KEY_FILE ${join(dir, 'key.pem')} cannot be read (ENOENT)`
+    ]],
+    ['garbage TLS files', { ...ok, TLS_CERT_FILE: garbage, TLS_KEY_FILE: garbage }, [
+      `Invalid configuration: TLS_CERT_FILE ${garbage} is not a PEM certificate`,
+      `Invalid configuration: TLS_KEY_FILE ${garbage} is not an unencrypted PEM private key`
+    ]],
+    ['a webhook tool without TOOL_WEBHOOK_SECRET', { ...ok, AGENTS_FILE: agents }, [
+      'Invalid configuration: TOOL_WEBHOOK_SECRET is required: webhook tool get_user_achievements signs its calls with it'
+    ]],
+    ['several bad variables', { ...ok, OPENAI_API_KEY: '', TRUST_PROXY: 'yes', OPENAI_BASE_URL: 'api.openai.com/v1', LOG_LEVEL: 'loud' }, [
+      'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+      'Invalid configuration: TRUST_PROXY must be false, true, a hop count (0-99), or comma-separated proxy IP addresses or CIDR ranges such as 10.0.0.0/8,127.0.0.1',
+      'Invalid configuration: OPENAI_API_KEY is required',
+      'Invalid configuration: OPENAI_BASE_URL must be an http:// or https:// URL without spaces, such as https://api.openai.com/v1'
+    ]]
+  ]
+  for (const [what, env, lines] of cases) {
+    const { code, stdout, stderr } = await runGatewayExpectingExit(env)
+    t.equal(code, 1, `${what}: exit 1`)
+    t.same(stderr.trimEnd().split('\n'), lines, `${what}: one line per problem`)
+    t.equal(stdout, '', `${what}: nothing else`)
+  }
 })
 
 t.test('SIGTERM mid-request: the request completes, then the process exits cleanly', async t => {

@@ -4,6 +4,7 @@ import addFormats from 'ajv-formats'
 import type { FastifyBaseLogger } from 'fastify'
 import type { FunctionTool } from 'openai/resources/responses/responses'
 import type { WebhookTool } from '../../schemas/assistants.ts'
+import { ConfigError } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
 import type { BuiltinTool, ToolContext } from './types.ts'
 
@@ -63,8 +64,8 @@ export function createToolRegistry (options: ToolRegistryOptions) {
     })
   }
   for (const hook of options.webhooks) {
-    if (tools.has(hook.name)) throw new Error(`tool ${hook.name} is defined twice`)
-    if (!options.webhookSecret) throw new Error(`webhook tool ${hook.name} needs TOOL_WEBHOOK_SECRET to sign its calls`)
+    if (tools.has(hook.name)) throw new ConfigError(`Invalid configuration: AGENTS_FILE: webhook tool ${hook.name} is named like a built-in tool or another webhook tool`)
+    if (!options.webhookSecret) throw new ConfigError(`Invalid configuration: TOOL_WEBHOOK_SECRET is required: webhook tool ${hook.name} signs its calls with it`)
     const secret = options.webhookSecret
     tools.set(hook.name, {
       definition: { type: 'function', name: hook.name, description: hook.description, parameters: hook.parameters, strict: false },

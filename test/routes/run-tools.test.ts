@@ -93,6 +93,6 @@ t.test('the round limit fails the run with a clear code', async t => {
 t.test('a webhook tool without TOOL_WEBHOOK_SECRET stops start-up', async t => {
   const sim = await startSim(t)
   const agents = writeAgentsFile(tempDir(t), 'http://127.0.0.1:9')
-  await t.rejects(build(t, sim, { env: { AGENTS_FILE: agents } }), /needs TOOL_WEBHOOK_SECRET/)
+  await t.rejects(build(t, sim, { env: { AGENTS_FILE: agents } }), /TOOL_WEBHOOK_SECRET is required: webhook tool/)
   await t.rejects(build(t, sim, { env: { AGENTS_FILE: '/nonexistent/agents.json' } }), /AGENTS_FILE \/nonexistent\/agents.json cannot be read/)
 })

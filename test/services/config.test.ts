@@ -1,5 +1,8 @@
-import { readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import t from 'tap'
+import { tempDir } from '../helpers/build.ts'
 import { ConfigSchema, ConfigError, corsOrigins, loadConfig, trustProxyOption } from '../../services/config.ts'
 
 const base = { OPENAI_API_KEY: 'sk-test', JWT_SECRET: 'x'.repeat(32) }
@@ -47,11 +50,15 @@ t.test('one line naming the variable and the rule', async t => {
     [{ ...base, STORE: 'mongo' }, 'Invalid configuration: STORE must be one of sqlite, redis'],
     [{ ...base, LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
     [{ ...base, STORE: 'redis' }, 'Invalid configuration: REDIS_URL is required when STORE=redis'],
-    [{ ...base, REDIS_URL: 'http://x' }, 'Invalid configuration: REDIS_URL must match ^rediss?://'],
+    [{ ...base, REDIS_URL: 'http://x' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL'],
     [{ ...base, CORS_ORIGINS: '*' }, 'Invalid configuration: CORS_ORIGINS must list origins; a wildcard is not allowed'],
     [{ ...base, CORS_ORIGINS: 'https://a.example/path' }, 'Invalid configuration: CORS_ORIGINS entry "https://a.example/path" must be scheme://host[:port] without a path'],
     [{ ...base, TLS_CERT_FILE: '/tmp/cert.pem' }, 'Invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together'],
-    [{ ...base, OPENAI_BASE_URL: 'ftp://x' }, 'Invalid configuration: OPENAI_BASE_URL must match ^https?://[^\\s]+$'],
+    [{ ...base, OPENAI_BASE_URL: 'ftp://x' }, 'Invalid configuration: OPENAI_BASE_URL must be an http:// or https:// URL without spaces, such as https://api.openai.com/v1'],
+    [{ ...base, TRUST_PROXY: 'yes' }, 'Invalid configuration: TRUST_PROXY must be false, true, a hop count (0-99), or comma-separated proxy IP addresses or CIDR ranges such as 10.0.0.0/8,127.0.0.1'],
+    [{ ...base, JWT_SECRET: '', JWT_JWKS_URL: 'idp.example/jwks' }, 'Invalid configuration: JWT_JWKS_URL must be an http:// or https:// URL without spaces'],
+    [{ ...base, JWT_ALGORITHMS: 'RS256, HS256' }, 'Invalid configuration: JWT_ALGORITHMS must be a comma-separated list (no spaces) of RS256, RS384, RS512, ES256, ES384, ES512, PS256'],
+    [{ ...base, TRANSCRIPTION_MODELS: 'whisper-1;rm' }, 'Invalid configuration: TRANSCRIPTION_MODELS must be a comma-separated list of model names (letters, digits, dots, underscores, colons, hyphens)'],
     [{ ...base, RUN_POLL_MIN_MS: '5000', RUN_POLL_MAX_MS: '100' }, 'Invalid configuration: RUN_POLL_MIN_MS must not exceed RUN_POLL_MAX_MS'],
     [{ ...base, METRICS_TOKEN: 'short' }, 'Invalid configuration: METRICS_TOKEN must be at least 16 characters']
   ]
@@ -60,6 +67,70 @@ t.test('one line naming the variable and the rule', async t => {
     t.equal(message, expected)
     t.notMatch(message, /\n/, 'one line')
   }
+})
+
+t.test('a rule with a pattern is said in words: no regular expression reaches the operator', async t => {
+  for (const [name, schema] of Object.entries(ConfigSchema.properties as Record<string, { pattern?: string, expected?: string }>)) {
+    if (schema.pattern === undefined) continue
+    t.type(schema.expected, 'string', `${name} says in words what it expects`)
+    const message = messageFor({ ...base, [name]: 'bad\u0007value' })
+    t.match(message, new RegExp(`^Invalid configuration: ${name} must be `), `${name}'s rule is named`)
+    t.notOk(message.includes(schema.pattern), `${name}'s message has no regular expression`)
+  }
+})
+
+t.test('every problem at once, one line each, in the order of the schema', async t => {
+  let error: unknown
+  try {
+    loadConfig({ PORT: 'abc', LOG_LEVEL: 'loud', TRUST_PROXY: 'yes', OPENAI_BASE_URL: 'ftp://x', JWT_SECRET: 'short', CORS_ORIGINS: '*,https://a.example/x', TLS_KEY_FILE: '/k.pem' })
+  } catch (err) {
+    error = err
+  }
+  t.ok(error instanceof ConfigError)
+  const { problems, message } = error as ConfigError
+  t.same(problems, [
+    'Invalid configuration: PORT must be an integer from 0 to 65535',
+    'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    'Invalid configuration: TRUST_PROXY must be false, true, a hop count (0-99), or comma-separated proxy IP addresses or CIDR ranges such as 10.0.0.0/8,127.0.0.1',
+    'Invalid configuration: OPENAI_API_KEY is required',
+    'Invalid configuration: OPENAI_BASE_URL must be an http:// or https:// URL without spaces, such as https://api.openai.com/v1',
+    'Invalid configuration: JWT_SECRET must be at least 32 characters',
+    'Invalid configuration: TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+    'Invalid configuration: CORS_ORIGINS must list origins; a wildcard is not allowed',
+    'Invalid configuration: CORS_ORIGINS entry "https://a.example/x" must be scheme://host[:port] without a path'
+  ], 'JWT_SECRET is named for its length only, not also as missing')
+  t.equal(message, problems.join('\n'))
+  t.same(new ConfigError('Invalid configuration: X cannot be read as JSON (Unexpected token\n "a\r\nb")').problems,
+    ['Invalid configuration: X cannot be read as JSON (Unexpected token "a b")'], 'a quoted newline does not break the line')
+})
+
+t.test('TLS files are read and checked with the rest: missing, not PEM, a key of another certificate', async t => {
+  const dir = tempDir(t)
+  const pair = (name: string) => {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, `${name}.key`),
+      '-out', join(dir, `${name}.crt`), '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' })
+    return { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) }
+  }
+  const a = pair('a')
+  const b = pair('b')
+  const garbage = join(dir, 'garbage.pem')
+  writeFileSync(garbage, 'not a certificate\n')
+  const tls = (cert: string, key: string, extra: Record<string, string> = {}) => messageFor({ ...base, TLS_CERT_FILE: cert, TLS_KEY_FILE: key, ...extra })
+  t.equal(tls(a.cert, a.key), 'no error')
+  t.equal(tls(join(dir, 'nope.crt'), join(dir, 'nope.key'), { PORT: '-1' }), [
+    'Invalid configuration: PORT must be an integer from 0 to 65535',
+    `Invalid configuration: TLS_CERT_FILE ${join(dir, 'nope.crt')} cannot be read (ENOENT)`,
+    `Invalid configuration: TLS_KEY_FILE ${join(dir, 'nope.key')} cannot be read (ENOENT)`
+  ].join('\n'))
+  t.equal(tls(garbage, garbage), [
+    `Invalid configuration: TLS_CERT_FILE ${garbage} is not a PEM certificate`,
+    `Invalid configuration: TLS_KEY_FILE ${garbage} is not an unencrypted PEM private key`
+  ].join('\n'))
+  t.equal(tls(a.key, a.cert), [
+    `Invalid configuration: TLS_CERT_FILE ${a.key} is not a PEM certificate`,
+    `Invalid configuration: TLS_KEY_FILE ${a.cert} is not an unencrypted PEM private key`
+  ].join('\n'), 'the two swapped')
+  t.equal(tls(a.cert, b.key), `Invalid configuration: TLS_KEY_FILE ${b.key} is not the private key of the certificate in TLS_CERT_FILE ${a.cert}`)
 })
 
 t.test('CORS origins and trustProxy parsing', async t => {
