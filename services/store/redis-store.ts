@@ -1,5 +1,6 @@
 import { START_WAIT_MS, closeRedis, createRedisClient, waitForRedis, type RedisLogger } from '../redis.ts'
 import { redisAssistants } from './redis/assistants.ts'
+import { redisAudit } from './redis/audit.ts'
 import { redisBudgets } from './redis/budgets.ts'
 import { createRedisChangeFeed } from './redis/change-feed.ts'
 import { createRedisContext } from './redis/context.ts'
@@ -7,8 +8,11 @@ import { redisFiles } from './redis/files.ts'
 import { redisIdempotency } from './redis/idempotency.ts'
 import { redisMessages } from './redis/messages.ts'
 import { redisRuns } from './redis/runs.ts'
+import { redisSafetyIdentifiers } from './redis/safety-identifiers.ts'
 import { redisThreadLocks } from './redis/thread-locks.ts'
 import { redisThreads } from './redis/threads.ts'
+import { redisUsers } from './redis/users.ts'
+import { redisWebhookEvents } from './redis/webhook-events.ts'
 import type { Store } from './types.ts'
 
 export interface RedisStoreOptions {
@@ -53,6 +57,10 @@ export async function createRedisStore (options: RedisStoreOptions): Promise<Sto
     ...redisRuns(ctx),
     ...redisAssistants(ctx),
     ...redisIdempotency(ctx),
-    ...redisBudgets(ctx)
+    ...redisBudgets(ctx),
+    ...redisUsers(ctx),
+    ...redisSafetyIdentifiers(ctx),
+    ...redisWebhookEvents(ctx),
+    ...redisAudit(ctx)
   }
 }

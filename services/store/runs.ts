@@ -169,6 +169,8 @@ export interface RunStore {
   listRuns (threadId: string, page: PageQuery): Promise<Page<RunRecord>>
   /** Runs that are active and whose lease has expired (their driver died): candidates for resumption. */
   listOrphanedRuns (limit: number): Promise<RunRecord[]>
+  /** The owner's active runs (paused ones included), oldest first: what a suspension cancels. */
+  listActiveRuns (owner: string): Promise<RunRecord[]>
   /** Claims the run's lease for `worker` if it is free, expired, or already the worker's; returns the new fence. */
   claimRun (id: string, worker: string, leaseMs: number): Promise<number | null>
   /** Extends the lease; false when another worker has claimed the run since (the fence moved). */

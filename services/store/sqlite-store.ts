@@ -1,5 +1,6 @@
 import type { FeedLogger } from './change-feed.ts'
 import { sqliteAssistants } from './sqlite/assistants.ts'
+import { sqliteAudit } from './sqlite/audit.ts'
 import { sqliteBudgets } from './sqlite/budgets.ts'
 import { createSqliteChangeFeed } from './sqlite/change-feed.ts'
 import { openSqliteDb } from './sqlite/db.ts'
@@ -7,8 +8,11 @@ import { sqliteFiles } from './sqlite/files.ts'
 import { sqliteIdempotency } from './sqlite/idempotency.ts'
 import { sqliteMessages } from './sqlite/messages.ts'
 import { sqliteRuns } from './sqlite/runs.ts'
+import { sqliteSafetyIdentifiers } from './sqlite/safety-identifiers.ts'
 import { sqliteThreadLocks } from './sqlite/thread-locks.ts'
 import { sqliteThreads } from './sqlite/threads.ts'
+import { sqliteUsers } from './sqlite/users.ts'
+import { sqliteWebhookEvents } from './sqlite/webhook-events.ts'
 import type { Store } from './types.ts'
 
 export interface SqliteStoreOptions {
@@ -45,6 +49,10 @@ export function createSqliteStore (options: SqliteStoreOptions): Store {
     ...sqliteRuns(db, clock, changes),
     ...sqliteAssistants(db),
     ...sqliteIdempotency(db, clock),
-    ...sqliteBudgets(db, clock)
+    ...sqliteBudgets(db, clock),
+    ...sqliteUsers(db, changes),
+    ...sqliteSafetyIdentifiers(db, clock),
+    ...sqliteWebhookEvents(db, clock),
+    ...sqliteAudit(db)
   }
 }

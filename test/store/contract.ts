@@ -1,5 +1,6 @@
 import type { Test } from 'tap'
 import { assistantsContract } from './contract/assistants.ts'
+import { auditContract } from './contract/audit.ts'
 import { budgetsContract } from './contract/budgets.ts'
 import { changeFeedContract } from './contract/change-feed.ts'
 import { filesContract } from './contract/files.ts'
@@ -9,8 +10,11 @@ import { idempotencyContract } from './contract/idempotency.ts'
 import { messagesContract } from './contract/messages.ts'
 import { recordsContract } from './contract/records.ts'
 import { runsContract } from './contract/runs.ts'
+import { safetyIdentifiersContract } from './contract/safety-identifiers.ts'
 import { threadLocksContract } from './contract/thread-locks.ts'
 import { threadsContract } from './contract/threads.ts'
+import { usersContract } from './contract/users.ts'
+import { webhookEventsContract } from './contract/webhook-events.ts'
 
 export type { OpenStore, StoreUnderTest } from './contract/fixtures.ts'
 
@@ -29,5 +33,9 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
     handlesContract(tap, setup)
     recordsContract(tap, setup)
     changeFeedContract(tap, setup)
+    usersContract(tap, setup)
+    safetyIdentifiersContract(tap, setup)
+    webhookEventsContract(tap, setup)
+    auditContract(tap, setup)
   })
 }

@@ -25,6 +25,12 @@ export const KEY_TYPES = {
   usageId: 'usage-id:',
   ledger: 'ledger:',
   ledgerUsers: 'ledger-users:',
+  user: 'user:',
+  safetyIdentifiers: 'safety-ids',
+  webhookEvent: 'webhook:',
+  /** The audit trail: entries by seq, and the head (last seq and hash); appendAudit writes both. */
+  auditEntries: 'audit-entries',
+  auditHead: 'audit-head',
   /** Counters: lock fences (never go back, though released locks are deleted) and the insertion order. */
   fence: 'fence',
   seq: 'seq',
@@ -51,6 +57,11 @@ export function redisKeys (prefix: string) {
     assistantVersions: prefix + KEY_TYPES.assistantVersions,
     idempotency: (user: string, key: string) => `${prefix}${KEY_TYPES.idempotency}${Buffer.byteLength(user)}:${user}:${key}`,
     budget: k('budget'),
+    user: k('user'),
+    safetyIdentifiers: prefix + KEY_TYPES.safetyIdentifiers,
+    webhookEvent: k('webhookEvent'),
+    auditEntries: prefix + KEY_TYPES.auditEntries,
+    auditHead: prefix + KEY_TYPES.auditHead,
     changes: k('changes')
   }
 }

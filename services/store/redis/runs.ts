@@ -84,6 +84,15 @@ for _, m in ipairs(redis.call('ZRANGE', K.activeRuns, 0, -1)) do
 end
 return out`)
 
+/** KEYS: the owner's active set. ARGV: prefix. The owner's active runs, each as HGETALL. */
+const activeRuns = luaScript('activeRuns', 1, `
+local out = {}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local run = redis.call('HGETALL', K.run .. id)
+  if #run > 0 then out[#out + 1] = run end
+end
+return out`)
+
 /** Runs; createRun and updateRun publish ('run', id) in the same script as the write. */
 export function redisRuns (ctx: RedisContext): RunStore {
   const { keys, clock } = ctx
@@ -105,6 +114,11 @@ export function redisRuns (ctx: RedisContext): RunStore {
     async listOrphanedRuns (limit) {
       const rows = await ctx.script(orphanedRuns, [], [clock(), limit]) as unknown[]
       return rows.map(row => runOf(row) as RunRecord)
+    },
+
+    async listActiveRuns (owner) {
+      const rows = await ctx.script(activeRuns, [keys.active(owner)], []) as unknown[]
+      return rows.map(row => runOf(row) as RunRecord).sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
     },
 
     async claimRun (id, worker, leaseMs) {

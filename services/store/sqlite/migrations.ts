@@ -208,6 +208,62 @@ export const MIGRATIONS: readonly Migration[] = [
       DROP INDEX runs_active_order;
       CREATE INDEX runs_active_order ON runs (created_at, seq) WHERE status IN ('queued', 'in_progress', 'cancelling', 'requires_action');
     `
+  },
+  {
+    version: 6,
+    name: 'accountability: users, safety identifiers, webhook deliveries, the audit trail',
+    // The audit log is append-only: the triggers refuse to change or remove an entry through SQL (whoever
+    // drops them to tamper still breaks the hash chain, which GET /admin/audit/verify checks). audit_head is
+    // the one row holding the last seq and hash, so a removed last entry shows too.
+    sql: `
+      CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        suspended INTEGER NOT NULL,
+        suspended_at INTEGER,
+        suspension_reason TEXT,
+        suspended_by TEXT,
+        safety_warnings INTEGER NOT NULL,
+        safety_deactivations INTEGER NOT NULL,
+        last_warning_at INTEGER,
+        last_deactivation_at INTEGER,
+        last_notice TEXT,
+        updated_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE safety_identifiers (
+        identifier TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+
+      CREATE TABLE webhook_events (
+        id TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX webhook_events_expiry ON webhook_events (expires_at);
+
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        created_at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT,
+        request_id TEXT,
+        details TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE INDEX audit_log_actor ON audit_log (actor, seq);
+      CREATE INDEX audit_log_action ON audit_log (action, seq);
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TABLE audit_head (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL
+      );
+    `
   }
 ]
 

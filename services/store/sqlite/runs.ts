@@ -35,6 +35,10 @@ export function sqliteRuns (db: SqliteDb, clock: () => number, changes: ChangeFe
         clock(), limit).map(runs.row)
     },
 
+    async listActiveRuns (owner) {
+      return db.all(`SELECT * FROM runs WHERE owner = ? AND status IN ${ACTIVE_SQL} ORDER BY created_at, seq`, owner).map(runs.row)
+    },
+
     async claimRun (id, worker, leaseMs) {
       return db.immediate(() => {
         const now = clock()

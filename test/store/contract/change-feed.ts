@@ -7,7 +7,7 @@ import { makeRun, OPTS, type Setup } from './fixtures.ts'
 interface Ear { heard: string[], probes: Set<string>, off: () => void }
 
 /** What a handle hears of one kind; probes only tell that the subscription is live. */
-function listen (store: Store, kind: ChangeKind): Ear {
+export function listen (store: Store, kind: ChangeKind): Ear {
   const heard: string[] = []
   const probes = new Set<string>()
   const off = store.changes.subscribe(kind, id => { if (id.startsWith('probe:')) probes.add(id); else heard.push(id) })
@@ -18,7 +18,7 @@ function listen (store: Store, kind: ChangeKind): Ear {
  * Waits until `ear` hears what `from` publishes (a Redis handle subscribes on a connection of its own,
  * asynchronously): from then on nothing published is missed.
  */
-async function live (from: Store, ear: Ear, kind: ChangeKind) {
+export async function live (from: Store, ear: Ear, kind: ChangeKind) {
   const probe = `probe:${randomUUID()}`
   await until(async () => {
     await from.changes.publish(kind, probe)
@@ -27,7 +27,7 @@ async function live (from: Store, ear: Ear, kind: ChangeKind) {
 }
 
 /** Publishes an end mark and waits for every ear to hear it; what each heard before is then complete. */
-async function settled (from: Store, kind: ChangeKind, ...ears: Ear[]) {
+export async function settled (from: Store, kind: ChangeKind, ...ears: Ear[]) {
   const mark = `end:${randomUUID()}`
   await from.changes.publish(kind, mark)
   await until(() => ears.every(ear => ear.heard.includes(mark)), { message: 'every listener to hear the end mark' })

@@ -215,6 +215,22 @@ export function runsContract (tap: Test, setup: Setup): void {
     t.same((await store.listOrphanedRuns(10)).map(r => r.id), ['run_leased', 'run_new'])
   })
 
+  tap.test('runs: an owner\'s active runs (what a suspension cancels)', async t => {
+    const { store } = await setup(t)
+    t.same(await store.listActiveRuns('alice'), [])
+    await store.createRun(makeRun('run_b', 'th_1', 'alice', { created_at: 20 }), OPTS)
+    await store.createRun(makeRun('run_a', 'th_2', 'alice', { created_at: 10 }), OPTS)
+    await store.createRun(makeRun('run_done', 'th_3', 'alice', { created_at: 5 }), OPTS)
+    await store.createRun(makeRun('run_paused', 'th_4', 'alice', { created_at: 30, status: 'requires_action' }), OPTS)
+    await store.createRun(makeRun('run_other', 'th_5', 'bob', { created_at: 1 }), OPTS)
+    await store.updateRun('run_done', { status: 'completed' }, null)
+    const active = await store.listActiveRuns('alice')
+    t.same(active.map(r => r.id), ['run_a', 'run_b', 'run_paused'], 'active and paused runs of the owner, oldest first')
+    t.equal(active[0]!.thread_id, 'th_2', 'whole records')
+    await store.updateRun('run_b', { status: 'cancelled' }, null)
+    t.same((await store.listActiveRuns('alice')).map(r => r.id), ['run_a', 'run_paused'])
+  })
+
   tap.test('runs: a paused run is parked until its resume time, claimable meanwhile, and holds its thread', async t => {
     const { store, clock } = await setup(t)
     await store.createRun(makeRun('run_paused', 'th_1', 'alice'), OPTS)
