@@ -88,6 +88,8 @@ export const ConfigSchema = Type.Object({
   UPLOAD_AUDIO_MAX_BYTES: Int(1024, 512 * MiB, 25 * MiB, 'largest transcription upload'),
   UPLOAD_FILE_MAX_BYTES: Int(1024, 512 * MiB, 20 * MiB, 'largest file upload'),
   UPLOAD_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'an upload still arriving after this is cut off (slow-upload guard)'),
+  TOOL_WEBHOOK_ALLOWED_NETWORKS: Type.String({ default: '', maxLength: 4096, pattern: '^[0-9a-fA-F.:/, ]*$', description: 'comma-separated IP addresses/CIDR ranges webhook tools may reach although they are loopback, private or link-local (e.g. 10.0.0.0/8 for an internal tool service); other such destinations are refused' }),
+  TOOL_WEBHOOK_MAX_RESPONSE_BYTES: Int(1024, 16 * MiB, 128 * 1024, 'largest webhook tool answer; read while it arrives and cut off beyond (a tool error): the model gets at most 64 Ki characters of it'),
   UPLOAD_TMP_DIR: OptionalString('where uploads are spooled while checked; defaults to the OS temp dir'),
   TRANSCRIPTION_MODEL: Type.String({ minLength: 1, maxLength: 128, default: 'gpt-transcribe', description: 'upstream transcription model' }),
   TRANSCRIPTION_MODELS: Type.String({ default: '', maxLength: 1024, pattern: '^[A-Za-z0-9._:, -]*$', expected: 'a comma-separated list of model names (letters, digits, dots, underscores, colons, hyphens)', description: 'comma-separated models a caller may ask for by name; any other is answered by TRANSCRIPTION_MODEL' }),

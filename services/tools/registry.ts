@@ -7,6 +7,7 @@ import type { WebhookTool } from '../../schemas/assistants.ts'
 import { ConfigError } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
 import type { BuiltinTool, ToolContext } from './types.ts'
+import type { WebhookClient } from './webhook.ts'
 
 export interface ToolCall { name: string, arguments: string, call_id: string }
 
@@ -17,7 +18,8 @@ export interface ToolRegistryOptions {
   defaultTimeoutMs: number
   log: FastifyBaseLogger
   metrics?: Metrics
-  fetch?: typeof fetch
+  /** How webhook tools are called (webhook.ts: destinations, no redirects, bounded answers); needed when there are any. */
+  webhookClient?: WebhookClient
 }
 
 /** Tool outputs are fed back to the model; keep them bounded. */
@@ -50,7 +52,6 @@ export function signWebhook (secret: string, timestamp: string, body: string): s
  */
 export function createToolRegistry (options: ToolRegistryOptions) {
   const { log, metrics, defaultTimeoutMs } = options
-  const doFetch = options.fetch ?? fetch
   const ajv = new Ajv({ strict: false, allErrors: false })
   addFormats.default(ajv)
   const tools = new Map<string, Entry>()
@@ -67,6 +68,9 @@ export function createToolRegistry (options: ToolRegistryOptions) {
     if (tools.has(hook.name)) throw new ConfigError(`Invalid configuration: AGENTS_FILE: webhook tool ${hook.name} is named like a built-in tool or another webhook tool`)
     if (!options.webhookSecret) throw new ConfigError(`Invalid configuration: TOOL_WEBHOOK_SECRET is required: webhook tool ${hook.name} signs its calls with it`)
     const secret = options.webhookSecret
+    const client = options.webhookClient
+    if (!client) throw new Error(`webhook tool ${hook.name} needs a webhook client`)
+    client.checkUrl(hook.name, hook.url)
     tools.set(hook.name, {
       definition: { type: 'function', name: hook.name, description: hook.description, parameters: hook.parameters, strict: false },
       validate: ajv.compile(hook.parameters),
@@ -74,14 +78,9 @@ export function createToolRegistry (options: ToolRegistryOptions) {
       run: async (args, context) => {
         const body = JSON.stringify({ tool: hook.name, arguments: args, user_id: context.userId, run_id: context.runId, thread_id: context.threadId })
         const timestamp = String(Math.floor(Date.now() / 1000))
-        const res = await doFetch(hook.url, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', 'x-gateway-timestamp': timestamp, 'x-gateway-signature': signWebhook(secret, timestamp, body) },
-          body,
-          signal: context.signal
-        })
-        const text = await res.text()
-        if (!res.ok) throw new ToolError('tool_failed', `the tool service answered ${res.status}`)
+        const text = await client.post(hook.name, hook.url,
+          { 'content-type': 'application/json', 'x-gateway-timestamp': timestamp, 'x-gateway-signature': signWebhook(secret, timestamp, body) },
+          body, context.signal)
         try {
           return JSON.parse(text)
         } catch {

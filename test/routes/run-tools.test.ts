@@ -1,15 +1,17 @@
 import t, { type Test } from 'tap'
 import { build, startSim, tempDir } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
-import { startWebhookTools, writeAgentsFile, WEBHOOK_SECRET } from '../helpers/webhook-tools.ts'
+import { startInternalService, startWebhookTools, writeAgentsFile, WEBHOOK_SECRET } from '../helpers/webhook-tools.ts'
 
 const alice = bearer(userToken('alice'))
 
-async function setup (t: Test, env: Record<string, string> = {}) {
+async function setup (t: Test, env: Record<string, string> = {}, toolHost = '127.0.0.1') {
   const sim = await startSim(t)
-  const hooks = await startWebhookTools(t)
-  const agents = writeAgentsFile(tempDir(t), hooks.url)
-  const app = await build(t, sim, { env: { AGENTS_FILE: agents, TOOL_WEBHOOK_SECRET: WEBHOOK_SECRET, RUN_WAIT_TIMEOUT_MS: '20000', ...env } })
+  const internal = await startInternalService(t)
+  const hooks = await startWebhookTools(t, internal)
+  const agents = writeAgentsFile(tempDir(t), hooks.url.replace('127.0.0.1', toolHost))
+  // The tool service runs on this machine: its loopback address has to be allowed.
+  const app = await build(t, sim, { env: { AGENTS_FILE: agents, TOOL_WEBHOOK_SECRET: WEBHOOK_SECRET, TOOL_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1', RUN_WAIT_TIMEOUT_MS: '20000', ...env } })
   /** One chat turn with the curator (who has every tool); returns the run and the final answer. */
   async function turn (text: string) {
     const thread = (await app.inject({ method: 'POST', url: '/api/openai/threads', headers: alice, payload: { messages: [{ role: 'user', content: text }] } })).json()
@@ -18,7 +20,7 @@ async function setup (t: Test, env: Record<string, string> = {}) {
     const answer = messages.at(-1)
     return { res, run: res.statusCode === 502 ? res.json().run : res.json(), threadId: thread.id, messages, answer: answer.role === 'assistant' ? answer.content[0].text.value as string : '' }
   }
-  return { app, sim, hooks, turn }
+  return { app, sim, hooks, internal, turn }
 }
 
 const outputOf = (answer: string) => JSON.parse(answer.replace(/^Tool result for call_[^:]+: /, ''))
@@ -88,6 +90,48 @@ t.test('the round limit fails the run with a clear code', async t => {
   t.equal(hooks.calls.length, 3, 'exactly the allowed rounds ran')
   t.equal(sim.counters()['POST /v1/responses'], 4)
   t.ok(run.usage.total_tokens > 0, 'usage of every round is summed')
+})
+
+t.test('webhook tools never follow redirects: a 302 to an internal address, a 307 that would re-send the signed body', async t => {
+  const { turn, hooks, internal } = await setup(t)
+  const moved = await turn('Credentials? [call:redirect_tool {}]')
+  t.equal(moved.run.status, 'completed')
+  t.same(outputOf(moved.answer), { error: 'tool_failed', message: 'the tool service answered 302: redirects are not followed' })
+  const resent = await turn('Resend [call:resend_tool {}]')
+  t.same(outputOf(resent.answer), { error: 'tool_failed', message: 'the tool service answered 307: redirects are not followed' })
+  t.equal(hooks.calls.length, 2, 'the tool service was called')
+  t.same(internal.requests, [], 'nothing reached the address it redirected to')
+  t.notMatch(moved.answer + resent.answer, /INTERNAL-ONLY/)
+})
+
+t.test('webhook destinations: loopback, private and link-local addresses only when TOOL_WEBHOOK_ALLOWED_NETWORKS lists them', async t => {
+  // A name that resolves to loopback is checked when it is resolved, so DNS cannot point a tool inside.
+  const refused = await setup(t, { TOOL_WEBHOOK_ALLOWED_NETWORKS: '' }, 'localhost')
+  const { answer } = await refused.turn('My achievements? [call:get_user_achievements {"limit":2}]')
+  t.same(outputOf(answer), { error: 'tool_failed', message: 'the tool service\'s address is not allowed (TOOL_WEBHOOK_ALLOWED_NETWORKS)' })
+  t.equal(refused.hooks.calls.length, 0, 'the tool service was never reached')
+
+  const allowed = await setup(t, { TOOL_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.0/8, ::1' }, 'localhost')
+  t.same(outputOf((await allowed.turn('My achievements? [call:get_user_achievements {"limit":2}]')).answer), { user: 'alice', achievements: ['first-lesson', 'week-streak'] })
+
+  // An address written in the agents file is checked at start-up.
+  const sim = await startSim(t)
+  for (const url of ['http://127.0.0.1:9', 'http://169.254.169.254/latest', 'http://[::1]:9', 'http://10.1.2.3', 'http://[::ffff:127.0.0.1]:9']) {
+    const agents = writeAgentsFile(tempDir(t), url)
+    await t.rejects(build(t, sim, { env: { AGENTS_FILE: agents, TOOL_WEBHOOK_SECRET: WEBHOOK_SECRET } }), /TOOL_WEBHOOK_ALLOWED_NETWORKS/, url)
+  }
+  await t.rejects(build(t, sim, { env: { TOOL_WEBHOOK_ALLOWED_NETWORKS: '10.0.0.0/33' } }), /TOOL_WEBHOOK_ALLOWED_NETWORKS/, 'a bad range stops start-up')
+})
+
+t.test('a webhook answer is read up to TOOL_WEBHOOK_MAX_RESPONSE_BYTES, whole within the tool\'s time limit', async t => {
+  const { turn } = await setup(t, { TOOL_WEBHOOK_MAX_RESPONSE_BYTES: String(2 * 1024 * 1024) })
+  const big = await turn('Big [call:huge_tool {"mb":3}]')
+  t.equal(big.run.status, 'completed')
+  t.same(outputOf(big.answer), { error: 'tool_failed', message: 'the tool service\'s answer is larger than 2097152 bytes' })
+  const fits = await turn('Fits [call:huge_tool {"mb":1}]')
+  t.match(fits.answer, /^Tool result for call_\w+: x{1000}/, 'an answer within the limit is read')
+  const trickle = await turn('Trickle [call:trickle_tool {}]')
+  t.same(outputOf(trickle.answer), { error: 'timeout', message: 'the tool did not answer within 300 ms' })
 })
 
 t.test('a webhook tool without TOOL_WEBHOOK_SECRET stops start-up', async t => {
