@@ -40,8 +40,8 @@ function outcomeOf (status: number): UpstreamOutcome {
 
 /**
  * The one OpenAI client of the process: key, base URL, organization/project, timeout and retries from
- * config. Its fetch is wrapped only to count and time upstream calls; the key is sent by the SDK and
- * never logged (the client object itself is never passed to a logger).
+ * config. Its fetch is wrapped to count and time upstream calls and to follow no redirect; the key is
+ * sent by the SDK only to the base URL and never logged (the client object itself is never passed to a logger).
  */
 export function createOpenAIClient (config: Config, onCall?: UpstreamCallListener): OpenAI {
   const basePath = new URL(config.OPENAI_BASE_URL).pathname.replace(/\/$/, '')
@@ -50,7 +50,9 @@ export function createOpenAIClient (config: Config, onCall?: UpstreamCallListene
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
     const operation = operationOf(init?.method ?? 'GET', url, basePath)
     try {
-      const res = await fetch(input, init)
+      // No redirect is followed: OpenAI's API does not redirect, and a redirect from whatever answers at the
+      // base URL would carry the caller's content (and headers) to another host. A 3xx surfaces as an upstream error.
+      const res = await fetch(input, { ...init, redirect: init?.redirect === 'error' ? 'error' : 'manual' })
       onCall?.(operation, outcomeOf(res.status), (performance.now() - started) / 1000)
       return res
     } catch (err) {
