@@ -130,6 +130,9 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     else server.log.info({ signal }, 'shutting down')
     await server.close()
   })
+  // A wrong key is found now, not at the first chat turn: logged, and readiness answers 503. Only a 401
+  // counts; an upstream that cannot be asked does not hold start-up (at most a few seconds).
+  await server.upstreamKey.verify()
   await server.listen({ host: config.HOST, port: config.PORT })
   return server
 }

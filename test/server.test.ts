@@ -55,6 +55,29 @@ t.test('every configuration problem at once, one line each, no stack, exit 1', a
   }
 })
 
+t.test('a wrong OPENAI_API_KEY is found at start-up: one error line, and readiness says so', async t => {
+  const sim = await startSim(t)
+  const dir = tempDir(t)
+  const wrong = await startGatewayProcess(t, testEnv(sim, { OPENAI_API_KEY: 'sk-not-this-one', SQLITE_PATH: join(dir, 'a.db') }))
+  const res = await fetch(`${wrong.url}/health/ready`)
+  t.equal(res.status, 503, 'a gateway whose key is refused is not ready')
+  t.match(await res.json(), { code: 'SERVICE_UNAVAILABLE', message: 'The upstream refuses OPENAI_API_KEY (401 invalid_api_key)' })
+  const errors = wrong.logs.join('').split('\n').filter(line => line.includes('"level":50'))
+  t.equal(errors.length, 1, 'one error line')
+  t.match(errors[0], /the upstream refuses OPENAI_API_KEY \(401 invalid_api_key\)/)
+  t.notMatch(wrong.logs.join(''), /sk-not-this-one/, 'the key itself is never logged')
+  t.equal(sim.counters()['GET /v1/files'], 1, 'asked once, before listening')
+
+  const right = await startGatewayProcess(t, testEnv(sim, { SQLITE_PATH: join(dir, 'b.db') }))
+  t.match(await (await fetch(`${right.url}/health/ready`)).json(), { status: 'ready', upstream: 'ok' })
+  t.same(sim.nonconforming(), [])
+
+  // Nothing listens on port 9: the key cannot be checked, and that does not stop start-up.
+  const unreachable = await startGatewayProcess(t, testEnv(null, { SQLITE_PATH: join(dir, 'c.db') }))
+  t.match(await (await fetch(`${unreachable.url}/health/ready`)).json(), { status: 'ready', upstream: 'unverified' })
+  t.match(unreachable.logs.join(''), /"level":40.*could not verify OPENAI_API_KEY with the upstream; going on/)
+})
+
 t.test('SIGTERM mid-request: the request completes, then the process exits cleanly', async t => {
   const sim = await startSim(t)
   const dir = tempDir(t)

@@ -1,6 +1,7 @@
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { build, startSim, SIM_KEY } from '../helpers/build.ts'
+import { until } from '../helpers/until.ts'
 import { adminToken, bearer, signHs256, claims, userToken, TEST_JWT_SECRET } from '../helpers/tokens.ts'
 
 t.test('liveness and readiness', async t => {
@@ -10,7 +11,7 @@ t.test('liveness and readiness', async t => {
   t.same(live.json(), { status: 'ok' })
   const ready = await app.inject({ url: '/health/ready' })
   t.equal(ready.statusCode, 200)
-  t.same(ready.json(), { status: 'ready', store: 'sqlite' })
+  t.same(ready.json(), { status: 'ready', store: 'sqlite', upstream: 'unchecked' }, 'an app built without start() never asks the upstream')
   t.ok(ready.headers['x-request-id'], 'every answer has a request id')
 })
 
@@ -21,6 +22,39 @@ t.test('readiness is 503 when the store does not answer', async t => {
   t.equal(res.statusCode, 503)
   t.equal(res.json().code, 'SERVICE_UNAVAILABLE')
   t.ok(res.headers['retry-after'])
+})
+
+t.test('readiness and the key check: a refused key is not ready; a key the upstream cannot be asked about is', async t => {
+  const sim = await startSim(t)
+  let now = Date.parse('2026-11-22T10:00:00Z')
+  const app = await build(t, sim, { clock: () => now })
+  const ready = async () => {
+    const res = await app.inject({ url: '/health/ready' })
+    return { status: res.statusCode, body: res.json(), retryAfter: res.headers['retry-after'] }
+  }
+  const files = () => sim.counters()['GET /v1/files'] ?? 0
+
+  t.equal(await app.upstreamKey.verify(), 'ok')
+  t.match(await ready(), { status: 200, body: { status: 'ready', upstream: 'ok' } })
+  t.equal(files(), 1, 'one cheap authenticated call: GET /v1/files?limit=1')
+  t.same(sim.nonconforming(), [], 'a request the spec allows')
+
+  sim.faults.add({ route: 'GET /v1/files', kind: 'status', status: 401, times: 1 })
+  t.equal(await app.upstreamKey.verify(), 'refused')
+  t.match(await ready(), { status: 503, body: { code: 'SERVICE_UNAVAILABLE', message: /The upstream refuses OPENAI_API_KEY \(401/ }, retryAfter: '30' })
+  t.equal(files(), 2, 'readiness itself does not call the upstream within 30 s of the last check')
+  now += 30_000
+  t.equal((await ready()).status, 503, 'the probe answers from what is known and asks again in the background')
+  await until(() => app.upstreamKey.status === 'ok', { message: 'the background re-check to see the key accepted again' })
+  t.match(await ready(), { status: 200, body: { upstream: 'ok' } })
+  t.equal(files(), 3)
+
+  for (const status of [403, 404, 500]) {
+    sim.faults.add({ route: 'GET /v1/files', kind: 'status', status, times: 1 })
+    t.equal(await app.upstreamKey.verify(), 'unverified', `${status} says nothing about the key`)
+    t.match(await ready(), { status: 200, body: { upstream: 'unverified' } })
+  }
+  t.equal(files(), 6, 'no retries: one call per check')
 })
 
 t.test('x-request-id: a sane caller id is echoed, anything else replaced', async t => {

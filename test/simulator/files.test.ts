@@ -75,3 +75,23 @@ t.test('files through the SDK', async (t) => {
 
   t.test('no nonconforming requests', async (t) => assertNoNonconforming(t, sim))
 })
+
+t.test("the gateway's start-up key check: GET /v1/files?limit=1", async (t) => {
+  const { sim, openai } = await setup(t)
+  const check = (key: string) => fetch(`${sim.url}/files?limit=1`, { headers: { authorization: `Bearer ${key}` } })
+  const empty = await (await check('sk-sim-local')).json()
+  t.same(empty, { object: 'list', data: [], first_id: null, last_id: null, has_more: false })
+  t.ok(sim.checkResponse('listFiles', empty), 'the spec wants strings for the ids of an empty list…')
+  t.equal(sim.checkResponse('listFiles', { ...empty, first_id: '', last_id: '' }), null, '…the null ids are the one difference (see the README)')
+  await openai.files.create({ file: await toFile(Buffer.from('a'), 'a.txt'), purpose: 'user_data' })
+  await openai.files.create({ file: await toFile(Buffer.from('b'), 'b.txt'), purpose: 'user_data' })
+  const page = await (await check('sk-sim-local')).json()
+  t.match(page, { data: [{ filename: 'b.txt' }], has_more: true })
+  t.equal(page.data.length, 1)
+  // A file that never expires has expires_at null, as OpenAI sends it (see conformance()).
+  t.equal(conformance(sim, 'listFiles', { ...page, data: page.data.map(({ expires_at: _, ...file }: Record<string, unknown>) => file) }), null, 'a page with a file conforms')
+  const refused = await check('sk-wrong')
+  t.equal(refused.status, 401)
+  t.match(await refused.json(), { error: { type: 'invalid_request_error', code: 'invalid_api_key' } })
+  assertNoNonconforming(t, sim)
+})
