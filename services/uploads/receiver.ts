@@ -8,23 +8,47 @@ import type { Config } from '../config.ts'
 import { UnsupportedMediaType } from '../errors.ts'
 import { validationFailed, type ValidationIssue } from '../http-errors.ts'
 import { AUDIO_KINDS, FILE_KINDS } from './media-types.ts'
-import { SPOOL_PREFIX, receiveUpload, type ReceivedUpload, type UploadSpec } from './spool.ts'
+import { SPOOL_HOST, SPOOL_PREFIX, receiveUpload, spoolOwner, type ReceivedUpload, type UploadSpec } from './spool.ts'
 
 export type UploadKind = 'audio' | 'file'
 
 /** An Ajv validator of an upload's text fields: coercing like a query string, with defaults. */
 export type FieldsValidator = ((data: unknown) => unknown) & { errors?: unknown }
 
-/** Spool directories older than this were left by a process that died; nothing legitimate lives so long. */
+/**
+ * Spool directories of another host (a shared UPLOAD_TMP_DIR) or of no known process older than this were
+ * left by a process that died; nothing legitimate lives so long (UPLOAD_TIMEOUT_MS is at most an hour).
+ */
 const STALE_SPOOL_MS = 60 * 60_000
 
-async function removeStaleSpools (dir: string, now: number): Promise<number> {
+function running (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * Whether a spool was left by a process that is gone: on this host, one whose process is not running,
+ * or one with this very process id made before this process started (a container's PID 1 restarted);
+ * anything else once it is stale.
+ */
+function leftBehind (name: string, mtimeMs: number, now: number): boolean {
+  const owner = spoolOwner(name)
+  if (owner?.host !== SPOOL_HOST) return now - mtimeMs > STALE_SPOOL_MS
+  if (owner.pid === process.pid) return mtimeMs < performance.timeOrigin
+  return !running(owner.pid)
+}
+
+async function removeLeftSpools (dir: string, now: number): Promise<number> {
   let removed = 0
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     if (!name.startsWith(SPOOL_PREFIX)) continue
     const path = join(dir, name)
     const info = await stat(path).catch(() => null)
-    if (info?.isDirectory() && now - info.mtimeMs > STALE_SPOOL_MS) {
+    if (info?.isDirectory() && leftBehind(name, info.mtimeMs, now)) {
       await rm(path, { recursive: true, force: true })
       removed++
     }
@@ -34,14 +58,14 @@ async function removeStaleSpools (dir: string, now: number): Promise<number> {
 
 /**
  * Multipart uploads as the routes take them: the body spooled, bounded and identified by its bytes
- * (spool.ts), and the text fields checked like a query string. Start-up removes spools a dead process
- * left behind.
+ * (spool.ts), and the text fields checked like a query string. Start-up removes the spools a dead process
+ * of this host left behind, at once, and other hosts' stale ones.
  */
 export async function createUploadReceiver ({ config, compileFields, log }: { config: Config, compileFields: (schema: TSchema) => FieldsValidator, log: FastifyBaseLogger }) {
   const dir = config.UPLOAD_TMP_DIR ?? tmpdir()
   if (config.UPLOAD_TMP_DIR) await mkdir(dir, { recursive: true, mode: 0o700 })
-  const stale = await removeStaleSpools(dir, Date.now())
-  if (stale > 0) log.warn({ dir, removed: stale }, 'removed upload spools left by an earlier process')
+  const left = await removeLeftSpools(dir, Date.now())
+  if (left > 0) log.warn({ dir, removed: left }, 'removed upload spools left by a process that died')
 
   const specs: Record<UploadKind, UploadSpec> = {
     audio: { fileFields: ['audio', 'file'], fields: Object.keys(TranscriptionFieldsSchema.properties), accept: AUDIO_KINDS, maxFileBytes: config.UPLOAD_AUDIO_MAX_BYTES },

@@ -1,6 +1,7 @@
 import { createWriteStream } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
 import type { IncomingMessage } from 'node:http'
+import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -15,6 +16,17 @@ export const FORM_OVERHEAD_BYTES = 64 * 1024
 /** Largest text field, in bytes (a 1 000-character prompt in any script fits). */
 export const FIELD_MAX_BYTES = 4096
 export const SPOOL_PREFIX = 'agw-upload-'
+/** This host, as spool names carry it (no '-' ambiguity, bounded). */
+export const SPOOL_HOST = hostname().replace(/[^A-Za-z0-9.]/g, '_').slice(0, 64) || 'host'
+
+/**
+ * Spool directories are named after the host and the process that made them
+ * (`agw-upload-<host>-<pid>-XXXXXX`), so a process starting later can tell what a dead one left behind.
+ */
+export function spoolOwner (name: string): { host: string, pid: number } | null {
+  const match = /^agw-upload-(.+)-(\d+)-[^-]{6}$/.exec(name)
+  return match ? { host: match[1]!, pid: Number(match[2]) } : null
+}
 /** How often a list field (`name[]`, as the SDKs encode arrays in a form) may repeat. */
 export const LIST_FIELD_MAX_ITEMS = 4
 
@@ -119,7 +131,7 @@ export function receiveUpload (req: IncomingMessage, spec: UploadSpec, options: 
     const timer = setTimeout(() => fail(new UploadTimeout(`The upload did not arrive within ${options.timeoutMs} ms`)), options.timeoutMs)
 
     async function spool (stream: BusboyFileStream, givenName: string | undefined, declaredType: string | undefined) {
-      const dir = await mkdtemp(join(options.dir, SPOOL_PREFIX))
+      const dir = await mkdtemp(join(options.dir, `${SPOOL_PREFIX}${SPOOL_HOST}-${process.pid}-`))
       spoolDir = dir
       if (settled) return removeSpool()
       const path = join(dir, 'upload')

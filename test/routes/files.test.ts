@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import OpenAI from 'openai'
@@ -9,6 +10,7 @@ import { form, type FormPart } from '../fixtures/form.ts'
 import { gif, media, pdf, png, refused, text, wav } from '../fixtures/samples.ts'
 import { entriesIn } from '../fixtures/stream-upload.ts'
 import { createSqliteStore } from '../../services/store/sqlite-store.ts'
+import { SPOOL_HOST } from '../../services/uploads/spool.ts'
 import type { Simulator } from '../../simulator/index.ts'
 
 const alice = bearer(userToken('alice'))
@@ -277,6 +279,14 @@ t.test('the spool directory is created when missing; spools a dead process left 
   mkdirSync(join(spool, 'agw-upload-current'))
   mkdirSync(join(spool, 'someone-else'))
   utimesSync(join(spool, 'someone-else'), twoHoursAgo, twoHoursAgo)
+  // Named after their host and process: this host's dead process, this process id from before this process
+  // started (a container's PID 1, restarted), this process now (another app in it), another host's.
+  const deadPid = spawnSync('true').pid!
+  const mine = (pid: number, host = SPOOL_HOST) => `agw-upload-${host}-${pid}-AbC123`
+  for (const name of [mine(deadPid), mine(process.pid), mine(process.pid).replace('AbC123', 'XyZ789'), mine(deadPid, 'other-host')]) mkdirSync(join(spool, name))
+  const beforeStart = new Date(performance.timeOrigin - 60_000)
+  utimesSync(join(spool, mine(process.pid)), beforeStart, beforeStart)
   await build(t, null, { env: { UPLOAD_TMP_DIR: spool } })
-  t.same(readdirSync(spool).sort(), ['agw-upload-current', 'someone-else'], 'only our own stale spools go')
+  t.same(readdirSync(spool).sort(), ['agw-upload-current', mine(deadPid, 'other-host'), mine(process.pid).replace('AbC123', 'XyZ789'), 'someone-else'].sort(),
+    'stale spools of no known owner go, and this host\'s of a dead process, at once')
 })
