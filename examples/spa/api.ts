@@ -17,18 +17,37 @@ export interface Message {
   content: TextPart[]
   attachments: Array<{ file_id: string }>
 }
+/** A client tool the model called: the page runs `function.name` with the JSON `function.arguments`. */
+export interface ToolCall { id: string, type: 'function', function: { name: string, arguments: string } }
+export interface ToolOutput { tool_call_id: string, output: string }
 export interface Run {
   id: string
   object: 'thread.run'
   thread_id: string
-  status: 'queued' | 'in_progress' | 'completed' | 'incomplete' | 'failed' | 'cancelling' | 'cancelled'
+  assistant_id: string
+  status: 'queued' | 'in_progress' | 'requires_action' | 'completed' | 'incomplete' | 'failed' | 'cancelling' | 'cancelled' | 'expired'
+  /** Set while the run waits for this page's client tools (status requires_action), until `expires_at`. */
+  required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: ToolCall[] } } | null
+  expires_at: number | null
   last_error: { code: string, message: string } | null
   incomplete_details: { reason: string } | null
 }
+/** A user message sent with its run (`additional_messages`), so that a refused run posts nothing. */
+export interface NewMessage { content: string, attachments?: Array<{ file_id: string }> }
 export interface Assistant { id: string, object: 'assistant', name: string, description: string, model: string }
 export interface FileObject { id: string, object: 'file', filename: string, bytes: number, created_at: number, purpose: string }
 export interface List<T> { object: 'list', data: T[], first_id: string | null, last_id: string | null, has_more: boolean }
 export interface Transcription { text: string, duration?: number, language?: string, model: string }
+/** The caller's usage today; a limit of null is no limit. Times are Unix seconds. */
+export interface Usage {
+  object: 'usage'
+  resets_at: number
+  tokens: { input: number, output: number, total: number }
+  audio_seconds: number
+  runs: number
+  limits: { tokens: number | null, audio_seconds: number | null }
+  remaining: { tokens: number | null, audio_seconds: number | null }
+}
 /**
  * The contract's error body (v2): `error` is shaped as OpenAI's errors (what the official SDK reads),
  * the v1 fields stay beside it. `run` comes with RUN_FAILED.
@@ -137,11 +156,26 @@ export function createClient (gatewayUrl: string, token: string) {
   const json = async <T>(method: string, path: string, body?: object | FormData): Promise<T> =>
     (await call(method, path, body)).json() as Promise<T>
   const id = encodeURIComponent
+  const SSE = { accept: 'text/event-stream' }
+
+  /** The events of a run's stream until `done`. */
+  async function * runEvents (res: Response): AsyncGenerator<RunStreamEvent> {
+    if (!res.body) throw new ApiError(res.status, 'NO_STREAM', 'The gateway answered without a stream')
+    for await (const { event, data } of readServerSentEvents(res.body)) {
+      yield { event, data: data === '[DONE]' ? data : JSON.parse(data) }
+      if (event === 'done') return
+    }
+  }
 
   return {
     listAssistants: () => json<List<Assistant>>('GET', '/assistants'),
     listThreads: () => json<List<Thread>>('GET', '/threads?limit=50'),
-    createThread: (title: string | null) => json<Thread>('POST', '/threads', title ? { title } : {}),
+    createThread: (title: string | null, metadata: Record<string, string>) =>
+      json<Thread>('POST', '/threads', { ...(title ? { title } : {}), metadata }),
+    /** Sets the title and/or the metadata; metadata is replaced as a whole. */
+    updateThread: (threadId: string, changes: { title?: string, metadata?: Record<string, string> }) =>
+      json<Thread>('POST', `/threads/${id(threadId)}`, changes),
+    deleteThread: (threadId: string) => json<{ id: string, deleted: true }>('DELETE', `/threads/${id(threadId)}`),
 
     /** The whole history, oldest first, following the `after` cursor page by page. */
     async listMessages (threadId: string): Promise<Message[]> {
@@ -155,23 +189,29 @@ export function createClient (gatewayUrl: string, token: string) {
       return messages
     },
 
-    createMessage: (threadId: string, content: string, fileIds: string[]) =>
-      json<Message>('POST', `/threads/${id(threadId)}/messages`, {
-        content,
-        ...(fileIds.length > 0 ? { attachments: fileIds.map(fileId => ({ file_id: fileId })) } : {})
-      }),
-
-    /** Starts a run with stream: true and yields its events until `done`. */
-    async * streamRun (threadId: string, assistantId: string): AsyncGenerator<RunStreamEvent> {
-      const res = await call('POST', `/threads/${id(threadId)}/runs`, { assistant_type: assistantId, stream: true }, { accept: 'text/event-stream' })
-      if (!res.body) throw new ApiError(res.status, 'NO_STREAM', 'The gateway answered without a stream')
-      for await (const { event, data } of readServerSentEvents(res.body)) {
-        yield { event, data: data === '[DONE]' ? data : JSON.parse(data) }
-        if (event === 'done') return
-      }
+    /**
+     * Starts a run with stream: true and yields its events until `done`. With `message`, the user's message
+     * is added by the run itself (`additional_messages`): a run refused (busy thread, budget, rate limit)
+     * adds nothing, so sending again never posts the question twice.
+     */
+    async * streamRun (threadId: string, assistantId: string, message: NewMessage | null = null): AsyncGenerator<RunStreamEvent> {
+      yield * runEvents(await call('POST', `/threads/${id(threadId)}/runs`, {
+        assistant_type: assistantId,
+        stream: true,
+        ...(message ? { additional_messages: [{ role: 'user', ...message }] } : {})
+      }, SSE))
     },
 
-    /** Long-polls a run until it ends (used when a stream broke off before the end). */
+    /** Answers a run paused in requires_action (one output per pending call) and streams the rest of it. */
+    async * submitToolOutputs (threadId: string, runId: string, outputs: ToolOutput[]): AsyncGenerator<RunStreamEvent> {
+      yield * runEvents(await call('POST', `/threads/${id(threadId)}/runs/${id(runId)}/submit_tool_outputs`, { tool_outputs: outputs, stream: true }, SSE))
+    },
+
+    /** The thread's latest run, if any. */
+    lastRun: async (threadId: string): Promise<Run | null> =>
+      (await json<List<Run>>('GET', `/threads/${id(threadId)}/runs?limit=1`)).data[0] ?? null,
+
+    /** Long-polls a run until it ends or waits for this page (used when a stream broke off before the end). */
     async waitForRun (threadId: string, runId: string): Promise<Run> {
       while (true) {
         const run = await json<Run>('GET', `/threads/${id(threadId)}/runs/${id(runId)}?wait=20000`)
@@ -184,6 +224,8 @@ export function createClient (gatewayUrl: string, token: string) {
       form.append('audio', audio, filename)
       return json<Transcription>('POST', '/audio/transcriptions', form)
     },
+
+    getUsage: () => json<Usage>('GET', '/usage'),
 
     getFile: (fileId: string) => json<FileObject>('GET', `/files/${id(fileId)}`),
 

@@ -1,11 +1,16 @@
 /// <reference lib="dom" />
 /**
- * The page: connect with a token, pick an assistant, list and open threads, send a message and
- * stream the answer, dictate with the microphone, attach a file. Everything the gateway says no to
+ * The page: connect with a token, list, open, rename and delete threads (each remembers its assistant),
+ * send a message and stream the answer, run the assistant's client tools in the browser, dictate with the
+ * microphone, attach a file, and show what is left of today's budget. Everything the gateway says no to
  * ends up in the #error alert, explained.
  */
-import { ApiError, createClient, type Client, type ErrorBody, type Message, type Run, type RunStreamEvent, type Thread } from './api.ts'
+import {
+  ApiError, createClient, type Assistant, type Client, type ErrorBody, type Message, type NewMessage, type Run,
+  type RunStreamEvent, type Thread, type ToolOutput, type Usage
+} from './api.ts'
 import { startRecording, type Recording } from './recorder.ts'
+import { runToolCall, type ToolRun } from './tools.ts'
 
 const DEFAULT_GATEWAY = 'http://127.0.0.1:3000' // npm run demo
 
@@ -18,10 +23,17 @@ const ui = {
   error: $('error'),
   workspace: $('workspace'),
   assistant: $<HTMLSelectElement>('assistant'),
+  usage: $('usage'),
   newThread: $<HTMLFormElement>('new-thread'),
   threadTitle: $<HTMLInputElement>('thread-title'),
   threads: $<HTMLUListElement>('threads'),
   threadHeading: $('thread-heading'),
+  threadActions: $('thread-actions'),
+  renameThread: $<HTMLButtonElement>('rename-thread'),
+  deleteThread: $<HTMLButtonElement>('delete-thread'),
+  rename: $<HTMLFormElement>('rename'),
+  newTitle: $<HTMLInputElement>('new-title'),
+  cancelRename: $<HTMLButtonElement>('cancel-rename'),
   messages: $<HTMLOListElement>('messages'),
   status: $('status'),
   composer: $<HTMLFormElement>('composer'),
@@ -29,15 +41,27 @@ const ui = {
   attachments: $<HTMLUListElement>('attachments'),
   voice: $<HTMLButtonElement>('voice'),
   file: $<HTMLInputElement>('file'),
+  retry: $<HTMLButtonElement>('retry'),
   send: $<HTMLButtonElement>('send')
 }
 
 let client: Client | null = null
+let assistants: Assistant[] = []
+let threads: Thread[] = []
 let threadId: string | null = null
+/** A run of this tab is being followed (one at a time: the gateway refuses a second one on a thread anyway). */
+let answering = false
 let recording: Recording | null = null
 let attached: Array<{ id: string, filename: string }> = []
 /** Names of files uploaded in this tab: messages only carry file ids. */
 const filenames = new Map<string, string>()
+
+// ---- times: the API's are UTC (Unix seconds, or ISO 8601 in a message); the page shows local time only ----
+
+const localDateTime = (date: Date) => date.toLocaleString([], { dateStyle: 'medium', timeStyle: 'short' })
+const ISO_UTC = /\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z\b/g
+/** A gateway message may name a time (a budget's reset) in ISO 8601 UTC: the reader gets their own clock's. */
+const withLocalTimes = (text: string) => text.replace(ISO_UTC, iso => localDateTime(new Date(iso)))
 
 // ---- errors -------------------------------------------------------------------------------------
 
@@ -52,20 +76,21 @@ function inTime (seconds: number | null): string {
 function explain (err: unknown): string {
   if (!(err instanceof ApiError)) return `Something went wrong: ${err instanceof Error ? err.message : String(err)}`
   const ref = err.requestId ? ` (request ${err.requestId})` : ''
+  const message = withLocalTimes(err.message)
   if (err.status === 0) {
-    return `Network error: ${err.message}. Is it running, is its URL right and its certificate trusted, ` +
+    return `Network error: ${message}. Is it running, is its URL right and its certificate trusted, ` +
       `and does its CORS_ORIGINS allow this page's origin (${location.origin})? The browser console has the details.`
   }
-  if (err.status === 401) return `The gateway refused the token: ${err.message}. Paste a fresh token and connect again.`
+  if (err.status === 401) return `The gateway refused the token: ${message}. Paste a fresh token and connect again.`
   switch (err.code) {
     case 'RATE_LIMITED': return `Too many requests. Try again in ${inTime(err.retryAfterSeconds)}.`
-    case 'BUDGET_EXCEEDED': return `Budget used up: ${err.message}. Try again in ${inTime(err.retryAfterSeconds)}.`
+    case 'BUDGET_EXCEEDED': return `Budget used up: ${message}. Try again in ${inTime(err.retryAfterSeconds)}.`
     case 'TOO_MANY_ACTIVE_RUNS': return 'You already have the maximum number of answers in progress. Wait for one to finish.'
     case 'THREAD_BUSY': return 'This thread is still writing an answer. Wait until it is complete, then send again.'
     case 'UPSTREAM_UNAVAILABLE':
     case 'SERVICE_UNAVAILABLE': return `The service is busy. Try again in ${inTime(err.retryAfterSeconds)}${ref}.`
   }
-  return `${err.message} (${err.code}, HTTP ${err.status})${ref}`
+  return `${message} (${err.code}, HTTP ${err.status})${ref}`
 }
 
 function showError (err: unknown): void {
@@ -82,13 +107,43 @@ function act (action: () => Promise<void>): void {
   action().catch(showError)
 }
 
-// ---- threads and messages -----------------------------------------------------------------------
-
-function threadLabel (thread: Thread): string {
-  return thread.title ?? `Untitled · ${new Date(thread.created_at * 1000).toLocaleString()}`
+/** The status line speaks of the open thread only. */
+function setStatus (thread: string | null, text: string): void {
+  if (thread === threadId) ui.status.textContent = text
 }
 
-function renderThreads (threads: Thread[]): void {
+// ---- usage: what is left of today's budget ------------------------------------------------------
+
+function describeUsage (usage: Usage): string {
+  const n = (value: number) => Math.floor(value).toLocaleString()
+  const { limits, remaining } = usage
+  const parts = [limits.tokens === null
+    ? `${n(usage.tokens.total)} tokens used today (no daily limit)`
+    : `${n(remaining.tokens ?? 0)} of ${n(limits.tokens)} tokens left today`]
+  if (limits.audio_seconds !== null) parts.push(`${n(remaining.audio_seconds ?? 0)} of ${n(limits.audio_seconds)} s of audio left`)
+  if (limits.tokens !== null || limits.audio_seconds !== null) parts.push(`resets ${localDateTime(new Date(usage.resets_at * 1000))}`)
+  return parts.join(' · ')
+}
+
+/** Reads GET /usage after anything that spends. Its own failure (a rate limit, say) is not the user's error. */
+async function refreshUsage (): Promise<void> {
+  try {
+    ui.usage.textContent = describeUsage(await client!.getUsage())
+  } catch {
+    // The last figure stays; the alert is for what the user asked for.
+  }
+}
+
+// ---- threads: each remembers its assistant in its metadata ----------------------------------------
+
+const currentThread = () => threads.find(thread => thread.id === threadId) ?? null
+const assistantName = (id: string | undefined) => assistants.find(a => a.id === id)?.name ?? id
+
+function threadLabel (thread: Thread): string {
+  return thread.title ?? `Untitled · ${localDateTime(new Date(thread.created_at * 1000))}`
+}
+
+function renderThreads (): void {
   ui.threads.replaceChildren(...threads.map(thread => {
     const button = document.createElement('button')
     button.type = 'button'
@@ -98,15 +153,105 @@ function renderThreads (threads: Thread[]): void {
     button.addEventListener('click', () => act(() => openThread(thread)))
     const item = document.createElement('li')
     item.append(button)
+    const assistant = assistantName(thread.metadata.assistant_id)
+    if (assistant) {
+      const label = document.createElement('span')
+      label.className = 'with'
+      label.textContent = assistant
+      item.append(label)
+    }
     return item
   }))
 }
 
-function messageItem (role: string, text: string, fileIds: string[] = []): { item: HTMLLIElement, body: HTMLDivElement } {
+/** Puts a thread the gateway returned in place of the listed one (or first, when new). */
+function keepThread (thread: Thread): void {
+  const index = threads.findIndex(listed => listed.id === thread.id)
+  if (index === -1) threads.unshift(thread)
+  else threads[index] = thread
+  renderThreads()
+  if (thread.id === threadId) ui.threadHeading.textContent = threadLabel(thread)
+}
+
+async function loadThreads (): Promise<void> {
+  threads = (await client!.listThreads()).data
+  renderThreads()
+}
+
+async function createThread (): Promise<void> {
+  // The assistant picked goes into the thread's metadata, so any device reopens it with the same one.
+  const thread = await client!.createThread(ui.threadTitle.value.trim() || null, { assistant_id: ui.assistant.value })
+  ui.threadTitle.value = ''
+  keepThread(thread)
+  await openThread(thread)
+}
+
+async function openThread (thread: Thread): Promise<void> {
+  threadId = thread.id
+  ui.threadHeading.textContent = threadLabel(thread)
+  ui.threadActions.hidden = false
+  ui.rename.hidden = true
+  ui.composer.hidden = false
+  ui.retry.hidden = true
+  ui.status.textContent = ''
+  for (const button of ui.threads.querySelectorAll('button')) {
+    if (button.dataset.threadId === thread.id) button.setAttribute('aria-current', 'true')
+    else button.removeAttribute('aria-current')
+  }
+  remember('thread', thread.id)
+  ui.messages.replaceChildren()
+  // A thread made elsewhere may not say which assistant it is with: its latest run does.
+  const assistant = thread.metadata.assistant_id ?? (await client!.lastRun(thread.id))?.assistant_id
+  if (threadId === thread.id && assistant && assistants.some(a => a.id === assistant)) ui.assistant.value = assistant
+  await showMessages(thread.id)
+  ui.message.focus()
+}
+
+/** A thread is with the assistant that last answered in it: a run by another one updates its metadata. */
+async function rememberAssistant (id: string, assistantId: string): Promise<void> {
+  const thread = threads.find(listed => listed.id === id)
+  if (!thread || thread.metadata.assistant_id === assistantId) return
+  keepThread(await client!.updateThread(thread.id, { metadata: { ...thread.metadata, assistant_id: assistantId } }))
+}
+
+async function renameThread (): Promise<void> {
+  const thread = currentThread()
+  const title = ui.newTitle.value.trim()
+  if (!thread || !title) return
+  keepThread(await client!.updateThread(thread.id, { title }))
+  ui.rename.hidden = true
+  ui.renameThread.focus()
+}
+
+async function deleteThread (): Promise<void> {
+  const thread = currentThread()
+  if (!thread || !confirm(`Delete "${threadLabel(thread)}" and all its messages? This cannot be undone.`)) return
+  await client!.deleteThread(thread.id)
+  threads = threads.filter(listed => listed.id !== thread.id)
+  renderThreads()
+  if (threadId === thread.id) closeThread()
+  ui.status.textContent = 'Thread deleted.'
+}
+
+function closeThread (): void {
+  threadId = null
+  ui.threadHeading.textContent = 'Pick or create a thread'
+  ui.threadActions.hidden = true
+  ui.rename.hidden = true
+  ui.messages.replaceChildren()
+  ui.composer.hidden = true
+  const url = new URL(location.href)
+  url.searchParams.delete('thread')
+  history.replaceState(null, '', url)
+}
+
+// ---- messages -----------------------------------------------------------------------------------
+
+function messageItem (role: 'user' | 'assistant' | 'tool', text: string, fileIds: string[] = []): { item: HTMLLIElement, body: HTMLDivElement } {
   const item = document.createElement('li')
   item.className = `message ${role}`
   const who = document.createElement('strong')
-  who.textContent = role === 'user' ? 'You' : 'Assistant'
+  who.textContent = role === 'user' ? 'You' : role === 'assistant' ? 'Assistant' : 'This browser'
   const body = document.createElement('div')
   body.className = 'body'
   body.textContent = text
@@ -135,27 +280,6 @@ function renderMessage (message: Message): void {
   messageItem(message.role, textOf(message), message.attachments.map(a => a.file_id))
 }
 
-async function loadThreads (): Promise<Thread[]> {
-  const threads = (await client!.listThreads()).data
-  renderThreads(threads)
-  return threads
-}
-
-async function openThread (thread: Thread): Promise<void> {
-  threadId = thread.id
-  ui.threadHeading.textContent = threadLabel(thread)
-  ui.composer.hidden = false
-  ui.status.textContent = ''
-  for (const button of ui.threads.querySelectorAll('button')) {
-    if (button.dataset.threadId === thread.id) button.setAttribute('aria-current', 'true')
-    else button.removeAttribute('aria-current')
-  }
-  remember('thread', thread.id)
-  ui.messages.replaceChildren()
-  await showMessages(thread.id)
-  ui.message.focus()
-}
-
 async function showMessages (thread: string): Promise<void> {
   const messages = await client!.listMessages(thread)
   if (threadId !== thread) return // another thread was opened meanwhile
@@ -163,52 +287,146 @@ async function showMessages (thread: string): Promise<void> {
   for (const message of messages) renderMessage(message)
 }
 
-// ---- one chat turn: message, then a streamed run ------------------------------------------------
+// ---- one chat turn: the question goes with its run; client tools; the streamed answer ---------------
+
+interface Turn {
+  thread: string
+  runId: string | null
+  /** The run as its last event showed it. */
+  run: Run | null
+  /** One element per assistant message of the run. */
+  answers: Map<string, HTMLElement>
+  /** An `error` event of the stream. */
+  error: ApiError | null
+}
 
 async function sendMessage (): Promise<void> {
   const text = ui.message.value.trim()
-  if (!client || !threadId || !text) return
-  const thread = threadId
-  ui.send.disabled = true
+  if (!client || !threadId || !text || answering) return
+  const files = attached
+  // Shown at once, posted with the run. A refused run posts nothing: the question goes back into the
+  // composer and the thread is as it was, so sending again posts it once.
+  const question = messageItem('user', text, files.map(file => file.id)).item
+  question.classList.add('pending')
+  ui.message.value = ''
+  attached = []
+  renderAttachments()
+  let started = false
   try {
-    const message = await client.createMessage(thread, text, attached.map(file => file.id))
-    renderMessage(message)
-    ui.message.value = ''
-    attached = []
-    renderAttachments()
-    await streamAnswer(thread)
-  } finally {
-    ui.send.disabled = false
+    await answer(threadId, { content: text, ...(files.length > 0 ? { attachments: files.map(file => ({ file_id: file.id })) } : {}) }, () => {
+      started = true
+      question.classList.remove('pending')
+    })
+  } catch (err) {
+    if (!started) {
+      question.remove()
+      ui.message.value = ui.message.value ? `${text}\n${ui.message.value}` : text
+      attached = [...files, ...attached]
+      renderAttachments()
+    }
+    throw err
   }
 }
 
-interface Turn {
-  runId: string | null
-  /** A terminal event arrived (completed, incomplete, cancelled, failed or error). */
-  ended: boolean
-  /** One element per assistant message of the run. */
-  answers: Map<string, HTMLElement>
-}
-
-async function streamAnswer (thread: string): Promise<void> {
-  const turn: Turn = { runId: null, ended: false, answers: new Map() }
-  ui.status.textContent = 'The assistant is answering…'
+/**
+ * Follows one run from its start to its end: streams it, runs the client tools it asks for and streams
+ * the rest, and waits for it when a stream breaks off. `message` goes into the thread with the run.
+ * A run that started but gave no answer (failed, expired, cancelled) leaves "Answer the last message",
+ * which starts a run again without posting the question again.
+ */
+async function answer (thread: string, message: NewMessage | null, onStarted: () => void = () => {}): Promise<void> {
+  const turn: Turn = { thread, runId: null, run: null, answers: new Map(), error: null }
+  const assistant = ui.assistant.value
+  answering = true
+  ui.send.disabled = true
+  ui.retry.hidden = true
+  setStatus(thread, 'The assistant is answering…')
   try {
-    for await (const event of client!.streamRun(thread, ui.assistant.value)) {
-      if (event.event === 'thread.run.created') turn.runId = (event.data as Run).id
-      if (threadId === thread) show(turn, event) // the user may have moved on; the answer still lands in its thread
+    let events = client!.streamRun(thread, assistant, message)
+    for (;;) {
+      let run = await follow(turn, events, onStarted)
+      if (!run) {
+        // The connection dropped (network, proxy) but the run goes on in the gateway: wait for it.
+        setStatus(thread, 'The connection dropped; waiting for the answer…')
+        run = turn.run = await client!.waitForRun(thread, turn.runId!)
+        if (run.status !== 'requires_action' && threadId === thread) await showMessages(thread)
+      }
+      if (run.status !== 'requires_action') return finish(turn, run)
+      const outputs = await runClientTools(turn, run)
+      setStatus(thread, 'The assistant is answering…')
+      events = client!.submitToolOutputs(thread, run.id, outputs)
     }
   } catch (err) {
-    if (!turn.runId) throw err // the run never started; otherwise the stream broke off, see below
+    setStatus(thread, '')
+    throw err
+  } finally {
+    answering = false
+    ui.send.disabled = false
+    for (const body of turn.answers.values()) body.setAttribute('aria-busy', 'false')
+    // Refused before it started, a retry leaves the question as unanswered as it was; a new message was not posted.
+    const unanswered = turn.runId === null ? message === null : !['completed', 'incomplete'].includes(turn.run?.status ?? '')
+    ui.retry.hidden = threadId !== thread || !unanswered
+    refreshUsage()
+    // Best effort: should it fail, the thread's runs still say which assistant answered.
+    if (turn.runId !== null) rememberAssistant(thread, assistant).catch(() => {})
   }
-  for (const body of turn.answers.values()) body.setAttribute('aria-busy', 'false')
-  if (!turn.ended && turn.runId && threadId === thread) {
-    // The connection dropped (network, proxy) but the run goes on in the gateway: wait for it, then reload.
-    ui.status.textContent = 'The connection dropped; waiting for the answer…'
-    await client!.waitForRun(thread, turn.runId)
-    await showMessages(thread)
-    ui.status.textContent = 'Answer complete.'
+}
+
+/**
+ * Reads one stream of the run; the run as its last event left it, or null when the stream broke off first.
+ * Until the run exists a failure is a refusal, and thrown.
+ */
+async function follow (turn: Turn, events: AsyncGenerator<RunStreamEvent>, onStarted: () => void): Promise<Run | null> {
+  let ended = false
+  try {
+    for await (const event of events) {
+      if (event.event.startsWith('thread.run.') && !event.event.startsWith('thread.run.step.')) {
+        turn.run = event.data as Run
+        if (turn.runId === null) {
+          turn.runId = turn.run.id
+          onStarted()
+        }
+      }
+      if (event.event === 'error') {
+        const body = event.data as ErrorBody
+        turn.error = new ApiError(body.statusCode, body.code, body.message, body.requestId ?? null)
+      }
+      if (event.event === 'done') ended = true
+      if (threadId === turn.thread) show(turn, event) // the user may have moved on; the answer still lands in its thread
+    }
+  } catch (err) {
+    if (turn.runId === null) throw err // the run never started; otherwise the stream broke off
   }
+  if (turn.error) throw turn.error
+  return ended && turn.run ? turn.run : null
+}
+
+/** Runs the calls the paused run waits for, shows each on the page, and returns their outputs. */
+async function runClientTools (turn: Turn, run: Run): Promise<ToolOutput[]> {
+  const calls = run.required_action?.submit_tool_outputs.tool_calls ?? []
+  setStatus(turn.thread, `Running ${calls.map(call => call.function.name).join(', ')} in this browser for the assistant…`)
+  const runs: ToolRun[] = []
+  for (const call of calls) runs.push(await runToolCall(call))
+  if (threadId === turn.thread) {
+    // What the page shares with the assistant is shown to the user, exactly as it is sent.
+    for (const done of runs) {
+      messageItem('tool', done.ok
+        ? `Ran ${done.name} for the assistant and sent: ${done.output}`
+        : `Could not run ${done.name} for the assistant and told it so: ${done.output}`).item.classList.toggle('failed', !done.ok)
+    }
+  }
+  return runs.map(({ tool_call_id: id, output }) => ({ tool_call_id: id, output }))
+}
+
+/** The status line for a run's end; a failed run is an error. */
+function finish (turn: Turn, run: Run): void {
+  switch (run.status) {
+    case 'completed': return setStatus(turn.thread, 'Answer complete.')
+    case 'incomplete': return setStatus(turn.thread, `The answer was cut short (${run.incomplete_details?.reason ?? 'incomplete'}).`)
+    case 'cancelled': return setStatus(turn.thread, 'The run was cancelled.')
+    case 'expired': return setStatus(turn.thread, 'The run expired: it waited too long for this page\'s tools.')
+  }
+  throw new ApiError(502, run.last_error?.code ?? 'RUN_FAILED', `The run ${run.status === 'failed' ? 'failed' : `ended ${run.status}`}: ${run.last_error?.message ?? 'no details'}`)
 }
 
 function answerFor (turn: Turn, messageId: string): HTMLElement {
@@ -244,32 +462,6 @@ function show (turn: Turn, { event, data }: RunStreamEvent): void {
       body.setAttribute('aria-busy', 'false')
       break
     }
-    case 'thread.run.completed':
-      turn.ended = true
-      ui.status.textContent = 'Answer complete.'
-      break
-    case 'thread.run.incomplete':
-      turn.ended = true
-      ui.status.textContent = `The answer was cut short (${(data as Run).incomplete_details?.reason ?? 'incomplete'}).`
-      break
-    case 'thread.run.cancelled':
-      turn.ended = true
-      ui.status.textContent = 'The run was cancelled.'
-      break
-    case 'thread.run.failed': {
-      turn.ended = true
-      const run = data as Run
-      ui.status.textContent = ''
-      showError(new ApiError(502, run.last_error?.code ?? 'RUN_FAILED', `The run failed: ${run.last_error?.message ?? 'no details'}`))
-      break
-    }
-    case 'error': {
-      turn.ended = true
-      const body = data as ErrorBody
-      ui.status.textContent = ''
-      showError(new ApiError(body.statusCode, body.code, body.message, body.requestId ?? null))
-      break
-    }
   }
 }
 
@@ -298,6 +490,7 @@ async function toggleRecording (): Promise<void> {
     const { text } = await client!.transcribe(audio, filename)
     ui.message.value = ui.message.value ? `${ui.message.value} ${text}` : text
     ui.status.textContent = 'Transcript added to the message.'
+    refreshUsage()
     ui.message.focus()
   } catch (err) {
     ui.status.textContent = ''
@@ -356,11 +549,12 @@ async function connect (): Promise<void> {
   sessionStorage.setItem('token', token)
   remember('gateway', gateway)
   client = createClient(gateway, token)
-  const assistants = (await client.listAssistants()).data
+  assistants = (await client.listAssistants()).data
   ui.assistant.replaceChildren(...assistants.map(a => new Option(`${a.name} (${a.id})`, a.id)))
   const preferred = localStorage.getItem('assistant')
   if (preferred && assistants.some(a => a.id === preferred)) ui.assistant.value = preferred
-  const threads = await loadThreads()
+  await loadThreads()
+  await refreshUsage()
   ui.workspace.hidden = false
   const wanted = new URL(location.href).searchParams.get('thread')
   const thread = threads.find(th => th.id === wanted)
@@ -379,18 +573,25 @@ function start (): void {
   }
   ui.token.value = sessionStorage.getItem('token') ?? ''
 
-  ui.connect.addEventListener('submit', event => { event.preventDefault(); act(connect) })
+  const onSubmit = (form: HTMLFormElement, action: () => Promise<void>) =>
+    form.addEventListener('submit', event => { event.preventDefault(); act(action) })
+  onSubmit(ui.connect, connect)
+  onSubmit(ui.newThread, createThread)
+  onSubmit(ui.rename, renameThread)
+  onSubmit(ui.composer, sendMessage)
+  // The one new threads start with; an open thread takes it when it next runs.
   ui.assistant.addEventListener('change', () => localStorage.setItem('assistant', ui.assistant.value))
-  ui.newThread.addEventListener('submit', event => {
-    event.preventDefault()
-    act(async () => {
-      const thread = await client!.createThread(ui.threadTitle.value.trim() || null)
-      ui.threadTitle.value = ''
-      await loadThreads()
-      await openThread(thread)
-    })
+  ui.renameThread.addEventListener('click', () => {
+    ui.newTitle.value = currentThread()?.title ?? ''
+    ui.rename.hidden = false
+    ui.newTitle.focus()
   })
-  ui.composer.addEventListener('submit', event => { event.preventDefault(); act(sendMessage) })
+  ui.cancelRename.addEventListener('click', () => { ui.rename.hidden = true })
+  ui.deleteThread.addEventListener('click', () => act(deleteThread))
+  ui.retry.addEventListener('click', () => {
+    const thread = threadId
+    if (thread && !answering) act(() => answer(thread, null))
+  })
   ui.message.addEventListener('keydown', event => {
     if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) ui.composer.requestSubmit()
   })

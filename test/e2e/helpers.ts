@@ -33,7 +33,7 @@ export interface Browser {
  * Debian's Chromium with a fresh profile, closed when the test ends. A failing test leaves a
  * screenshot and the console log in test/e2e/artifacts/.
  */
-export async function openBrowser (t: Test, options: { args?: string[], ignoreHTTPSErrors?: boolean } = {}): Promise<Browser> {
+export async function openBrowser (t: Test, options: { args?: string[], ignoreHTTPSErrors?: boolean, timezoneId?: string } = {}): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`Chromium not found at ${CHROMIUM}. Install it with "apt-get install chromium" (Debian; .ci/run does this) or set CHROMIUM_PATH.`)
   }
@@ -42,6 +42,7 @@ export async function openBrowser (t: Test, options: { args?: string[], ignoreHT
     headless: true,
     args: [...BASE_ARGS, ...(options.args ?? [])],
     ignoreHTTPSErrors: options.ignoreHTTPSErrors ?? false,
+    ...(options.timezoneId ? { timezoneId: options.timezoneId } : {}),
     viewport: { width: 1200, height: 760 }
   })
   const page = context.pages()[0] ?? await context.newPage()
