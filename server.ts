@@ -90,6 +90,8 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
     // limit, not the contract's body): Node's header limit (16 KiB) bounds the URL, the route's schema the id.
     routerOptions: { maxParamLength: 16 * 1024, ignoreTrailingSlash: true },
     return503OnClosing: true,
+    // Boot loads every module and opens the store; on a loaded machine that can pass Fastify's 10 s default.
+    pluginTimeout: 30_000,
     forceCloseConnections: 'idle',
     ...(https ? { https } : {})
   }

@@ -110,7 +110,8 @@ export const AssistantPublicSchema = Type.Object({
   metadata: Type.Record(Type.String(), Type.String()),
   temperature: NullableNumber,
   top_p: NullableNumber,
-  response_format: Type.Union([ResponseFormatSchema, Type.Null()])
+  response_format: Type.Union([ResponseFormatSchema, Type.Null()]),
+  tool_resources: Type.Null({ description: 'always null: files are attached to messages' })
 })
 
 /** The admin view adds the whole profile. */

@@ -36,7 +36,8 @@ export type ErrorBody = Static<typeof ErrorSchema>
 export const ListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
-  after: Type.Optional(OpaqueIdSchema)
+  after: Type.Optional(OpaqueIdSchema),
+  before: Type.Optional(OpaqueIdSchema)
 }, { additionalProperties: false })
 export type ListQuery = Static<typeof ListQuerySchema>
 

@@ -1,4 +1,4 @@
-import { Type, type Static, MetadataSchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
+import { Type, type Static, ListQuerySchema, MetadataSchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
 
 export const MESSAGE_MAX_CHARS = 32_000
 export const INITIAL_MESSAGES_MAX = 20
@@ -102,6 +102,11 @@ export const MessageSchema = Type.Object({
 export type Message = Static<typeof MessageSchema>
 
 export const MessageParamsSchema = Type.Object({ threadId: OpaqueIdSchema, messageId: OpaqueIdSchema })
+
+export const MessageListQuerySchema = Type.Object({
+  ...ListQuerySchema.properties,
+  run_id: Type.Optional(OpaqueIdSchema)
+}, { additionalProperties: false })
 
 export const CreateMessageBodySchema = Type.Object({
   role: Type.Optional(RoleSchema),

@@ -89,7 +89,9 @@ const SDK_MAX_RETRY_WAIT_S = 60
  */
 export function retryable (err: GatewayError): boolean {
   if (err.code === 'RUN_FAILED' || err.code === 'USER_SUSPENDED') return false
-  if (err.code === 'BUDGET_EXCEEDED') return (err.retryAfterSeconds ?? Infinity) <= SDK_MAX_RETRY_WAIT_S
+  if (err.code === 'BUDGET_EXCEEDED') return (err.retryAfterSeconds ?? Infinity) < SDK_MAX_RETRY_WAIT_S
+  // Beyond what the SDKs wait for, they retry on their own short backoff: into the same refusal.
+  if (err.statusCode === 429 || err.statusCode === 503) return (err.retryAfterSeconds ?? 0) < SDK_MAX_RETRY_WAIT_S
   return true
 }
 

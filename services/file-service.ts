@@ -6,6 +6,7 @@ import type { FileRecord, Store } from './store/types.ts'
 import type { ReceivedUpload } from './uploads/spool.ts'
 import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
 import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
+import { readPage, type ForwardQuery } from './lists.ts'
 import type { FileView } from '../schemas/uploads.ts'
 
 export interface FileServiceDeps {
@@ -38,6 +39,29 @@ const MAX_SCAN_PAGES = 10
  * Someone else's file is "not found", exactly like an unknown id.
  */
 export function createFileService ({ openai, store, config, log, clock }: FileServiceDeps) {
+  /** The caller's files read forwards, of one purpose when `purpose` is given (the cursor then is the last file read). */
+  async function listForward (userId: string, query: ForwardQuery, purpose?: FileRecord['purpose']): Promise<ListPage<FileView>> {
+    if (!purpose) {
+      const page = await store.listFiles(userId, { limit: query.limit, order: query.order, after: query.after })
+      return listPage(page.data.map(toFileView), page.hasMore)
+    }
+    const found: FileRecord[] = []
+    let after = query.after
+    let hasMore = true
+    for (let scanned = 0; scanned < MAX_SCAN_PAGES && hasMore && found.length < query.limit; scanned++) {
+      const page = await store.listFiles(userId, { limit: 100, order: query.order, after })
+      for (const file of page.data) {
+        after = file.id
+        if (file.purpose === purpose) found.push(file)
+        if (found.length === query.limit) break
+      }
+      hasMore = page.hasMore || after !== page.data.at(-1)?.id
+    }
+    const result = listPage(found.map(toFileView), hasMore)
+    if (hasMore && after) result.last_id = after
+    return result
+  }
+
   async function owned (userId: string, fileId: string): Promise<FileRecord> {
     const file = await store.getFile(fileId)
     if (!file || file.owner !== userId) throw notFound('File')
@@ -72,29 +96,10 @@ export function createFileService ({ openai, store, config, log, clock }: FileSe
       return toFileView(record)
     },
 
-    /** The caller's files, of one purpose when `purpose` is given (the cursor then is the last file read). */
+    /** The caller's files, of one purpose when `purpose` is given. */
     async list (userId: string, query: ListQuery, purpose?: FileRecord['purpose']): Promise<ListPage<FileView>> {
-      if (!purpose) {
-        const page = await store.listFiles(userId, { limit: query.limit, order: query.order, after: query.after })
-        return listPage(page.data.map(toFileView), page.hasMore)
-      }
-      const found: FileRecord[] = []
-      let after = query.after
-      let hasMore = true
-      for (let scanned = 0; scanned < MAX_SCAN_PAGES && hasMore && found.length < query.limit; scanned++) {
-        const page = await store.listFiles(userId, { limit: 100, order: query.order, after })
-        for (const file of page.data) {
-          after = file.id
-          if (file.purpose === purpose) found.push(file)
-          if (found.length === query.limit) break
-        }
-        hasMore = page.hasMore || after !== page.data.at(-1)?.id
-      }
-      const result = listPage(found.map(toFileView), hasMore)
-      if (hasMore && after) result.last_id = after
-      return result
+      return readPage(query, forward => listForward(userId, forward, purpose))
     },
-
     async get (userId: string, fileId: string): Promise<FileView> {
       return toFileView(await owned(userId, fileId))
     },

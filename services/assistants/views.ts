@@ -24,7 +24,8 @@ export function publicView ({ profile, created_at: createdAt }: ResolvedAssistan
     metadata: profile.metadata ?? {},
     temperature: profile.temperature,
     top_p: profile.top_p,
-    response_format: profile.response_format
+    response_format: profile.response_format,
+    tool_resources: null
   }
 }
 

@@ -45,6 +45,10 @@ export function runRequest (body: Omit<CreateRunBody, 'wait'>, stream: boolean):
   if (id !== undefined && type !== undefined && id !== type) throw invalidArgument('assistant_id', `and assistant_type name different assistants ("${id}", "${type}")`)
   const assistant = id ?? type
   if (assistant === undefined) throw invalidArgument('assistant_id', 'is required (or assistant_type)')
+  if (body.truncation_strategy?.type === 'last_messages') {
+    // The Responses API truncates only to fit the context ("auto"): keeping the last N messages is not something it can do.
+    throw invalidArgument('truncation_strategy', 'last_messages is not supported: use { "type": "auto" } (the thread is cut to fit the context)')
+  }
   const caps = [body.max_output_tokens, body.max_completion_tokens].filter((n): n is number => typeof n === 'number')
   return {
     assistant,

@@ -2,6 +2,7 @@ import { toolObjects } from '../assistants/views.ts'
 import type { BudgetWait } from '../budget-service.ts'
 import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
+import { pageOf, readPage } from '../lists.ts'
 import { newRunRecord } from '../store/records.ts'
 import { isActiveRunStatus, isRunningStatus, type RunRecord } from '../store/types.ts'
 import { estimateTokens, messageFileIds } from '../threads/items.ts'
@@ -186,8 +187,10 @@ export function createRunService (deps: RunServiceDeps) {
 
     async list (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Run>> {
       await access.ownedThread(userId, threadId)
-      const page = await store.listRuns(threadId, query)
-      return listPage(page.data.map(run => toRunView(run)), page.hasMore)
+      return readPage(query, async forward => {
+        const page = await store.listRuns(threadId, forward)
+        return listPage(page.data.map(run => toRunView(run)), page.hasMore)
+      })
     },
 
     /** Replaces the run's metadata (the one thing about a run its caller may change). */
@@ -250,11 +253,7 @@ export function createRunService (deps: RunServiceDeps) {
     /** The run's steps (list conventions; newest first by default). */
     async listSteps (userId: string, threadId: string, runId: string, query: ListQuery): Promise<ListPage<RunStep>> {
       const run = await ownedRun(userId, threadId, runId)
-      const steps = (run.steps ?? []).map(step => toStepView(run, step))
-      if (query.order === 'desc') steps.reverse()
-      const start = query.after === undefined ? 0 : steps.findIndex(s => s.id === query.after) + 1
-      if (query.after !== undefined && start === 0) return listPage([], false)
-      return listPage(steps.slice(start, start + query.limit), start + query.limit < steps.length)
+      return pageOf((run.steps ?? []).map(step => toStepView(run, step)), query)
     },
 
     async getStep (userId: string, threadId: string, runId: string, stepId: string): Promise<RunStep> {

@@ -48,6 +48,23 @@ export function toRunView (run: RunRecord, instructions: string | null = null): 
   }
 }
 
+/** The last_error codes the Assistants API's types declare; the gateway's own codes are named in the message. */
+const ASSISTANTS_ERROR_CODES = new Set(['server_error', 'rate_limit_exceeded', 'invalid_prompt'])
+
+/**
+ * A Run in the Assistants API's own vocabulary, for clients that speak it (OpenAI-Beta: assistants=v2):
+ * a run over its time limit is `expired`, as theirs were; an error code their types do not declare is a
+ * server_error whose message names the gateway's code; the output cap is max_completion_tokens.
+ */
+export function assistantsRunView (run: Run): Run {
+  if (run.status === 'failed' && run.last_error?.code === 'run_timeout') return { ...run, status: 'expired', last_error: null }
+  const lastError = run.last_error && !ASSISTANTS_ERROR_CODES.has(run.last_error.code)
+    ? { code: 'server_error', message: `${run.last_error.message} (${run.last_error.code})` }
+    : run.last_error
+  const incomplete = run.incomplete_details?.reason === 'max_output_tokens' ? { reason: 'max_completion_tokens' } : run.incomplete_details
+  return { ...run, last_error: lastError, incomplete_details: incomplete }
+}
+
 export interface MessageFields {
   id: string
   thread_id: string
@@ -81,7 +98,8 @@ export function messageView (m: MessageFields): Message {
     status,
     completed_at: status === 'completed' ? endedAt : null,
     incomplete_at: status === 'incomplete' ? endedAt : null,
-    incomplete_details: status === 'incomplete' ? { reason: m.incomplete_reason ?? 'unknown' } : null,
+    // An upstream message item is cut off by the token cap (content filtering fails a response instead).
+    incomplete_details: status === 'incomplete' ? { reason: m.incomplete_reason ?? 'max_tokens' } : null,
     content: m.texts.map(value => ({ type: 'text' as const, text: { value, annotations: [] } })),
     attachments: (m.attachments ?? []).map(a => ({ file_id: a.file_id, tools: a.tools })),
     metadata: m.metadata ?? {}

@@ -4,7 +4,8 @@ import type { ResponseInputItem } from 'openai/resources/responses/responses'
 import type { Config } from '../config.ts'
 import { fromUpstream, notFound } from '../errors.ts'
 import { isMessage, messageFromItem } from '../runs/views.ts'
-import type { MessageRecord, Store } from '../store/types.ts'
+import type { MessageRecord, Store, ThreadRecord } from '../store/types.ts'
+import { readPage, type ForwardQuery } from '../lists.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { Message } from '../../schemas/threads.ts'
 import type { ThreadAccess } from './access.ts'
@@ -105,6 +106,53 @@ export function createMessageService ({ openai, store, access, config, clock }: 
     return added.map((item, i) => messageFromItem(item, threadId, records[i])!)
   }
 
+  async function listForward (thread: ThreadRecord, query: ForwardQuery, runId?: string): Promise<ListPage<Message>> {
+    const threadId = thread.id
+    const key = `${threadId}\n${thread.revision}\n${query.order}\n${query.limit}\n${query.after ?? ''}\n${runId ?? ''}`
+    const cached = pages?.get(key)
+    if (cached) return cached
+    const items = []
+    const indexed = new Map<string, MessageRecord>()
+    let found = 0
+    let after = query.after
+    let upstreamHasMore = true
+    // The first upstream page is sized for the answer; what is read after it is mostly tool items between messages.
+    let pageSize = Math.min(UPSTREAM_PAGE, query.limit + 1)
+    try {
+      for (let scanned = 0; scanned < MAX_SCAN_PAGES && found <= query.limit && upstreamHasMore; scanned++) {
+        const page = await openai.conversations.items.list(threadId, {
+          order: query.order,
+          limit: pageSize,
+          ...(after ? { after } : {})
+        })
+        const messages = page.data.filter(isMessage)
+        // A run's messages are known by the index: read it for each page only when filtering by run.
+        if (runId) for (const [id, record] of await store.getMessages(threadId, messages.map(m => m.id))) indexed.set(id, record)
+        for (const item of messages) {
+          if (found <= query.limit && (!runId || indexed.get(item.id)?.run_id === runId)) {
+            items.push(item)
+            found++
+          }
+        }
+        upstreamHasMore = page.has_more
+        after = page.data.at(-1)?.id
+        pageSize = UPSTREAM_PAGE
+        if (!after) break
+      }
+    } catch (err) {
+      throw fromUpstream(err, 'Thread')
+    }
+    const shown = items.slice(0, query.limit)
+    if (!runId) for (const [id, record] of await store.getMessages(threadId, shown.map(item => item.id))) indexed.set(id, record)
+    const data = shown.map(item => messageFromItem(item, threadId, indexed.get(item.id))!)
+    const page = listPage(data, found > query.limit || upstreamHasMore)
+    // The scan stopped before the page filled and the thread goes on: the cursor is the last item read
+    // (an upstream item id like any other), so the next page continues from there instead of re-reading.
+    if (found <= query.limit && upstreamHasMore && after) page.last_id = after
+    pages?.set(key, page, { size: data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64) })
+    return page
+  }
+
   return {
     prepare,
     commit,
@@ -154,49 +202,12 @@ export function createMessageService ({ openai, store, access, config, clock }: 
 
     /**
      * One page of messages, mapped onto the upstream's own cursor: upstream pages are scanned in the
-     * requested order, non-message items skipped, until `limit` messages (plus one to know has_more).
+     * requested order, non-message items skipped (and, with `runId`, messages other runs wrote), until
+     * `limit` messages (plus one to know has_more). `before` reads backwards (services/lists.ts).
      */
-    async list (userId: string, threadId: string, query: ListQuery): Promise<ListPage<Message>> {
+    async list (userId: string, threadId: string, query: ListQuery, runId?: string): Promise<ListPage<Message>> {
       const thread = await access.ownedThread(userId, threadId)
-      const key = `${threadId}\n${thread.revision}\n${query.order}\n${query.limit}\n${query.after ?? ''}`
-      const cached = pages?.get(key)
-      if (cached) return cached
-      const items = []
-      let found = 0
-      let after = query.after
-      let upstreamHasMore = true
-      // The first upstream page is sized for the answer; what is read after it is mostly tool items between messages.
-      let pageSize = Math.min(UPSTREAM_PAGE, query.limit + 1)
-      try {
-        for (let scanned = 0; scanned < MAX_SCAN_PAGES && found <= query.limit && upstreamHasMore; scanned++) {
-          const page = await openai.conversations.items.list(threadId, {
-            order: query.order,
-            limit: pageSize,
-            ...(after ? { after } : {})
-          })
-          for (const item of page.data) {
-            if (found <= query.limit && isMessage(item)) {
-              items.push(item)
-              found++
-            }
-          }
-          upstreamHasMore = page.has_more
-          after = page.data.at(-1)?.id
-          pageSize = UPSTREAM_PAGE
-          if (!after) break
-        }
-      } catch (err) {
-        throw fromUpstream(err, 'Thread')
-      }
-      const shown = items.slice(0, query.limit)
-      const indexed = await store.getMessages(threadId, shown.map(item => item.id))
-      const data = shown.map(item => messageFromItem(item, threadId, indexed.get(item.id))!)
-      const page = listPage(data, found > query.limit || upstreamHasMore)
-      // The scan stopped before the page filled and the thread goes on: the cursor is the last item read
-      // (an upstream item id like any other), so the next page continues from there instead of re-reading.
-      if (found <= query.limit && upstreamHasMore && after) page.last_id = after
-      pages?.set(key, page, { size: data.reduce((n, m) => n + 256 + m.content.reduce((c, part) => c + part.text.value.length * 2, 0), 64) })
-      return page
+      return readPage(query, forward => listForward(thread, forward, runId))
     },
 
     /** Size of the message page cache, for metrics. */

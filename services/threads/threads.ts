@@ -6,6 +6,7 @@ import { fromUpstream, invalidArgument, notFound } from '../errors.ts'
 import type { Store, ThreadRecord } from '../store/types.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { CreateThreadBody, Thread, UpdateThreadBody } from '../../schemas/threads.ts'
+import { readPage } from '../lists.ts'
 import type { ThreadAccess } from './access.ts'
 import { checkMessageText, estimateTokens, messageFileIds, messageItem } from './items.ts'
 
@@ -93,8 +94,10 @@ export function createThreadService ({ openai, store, access, config, log, clock
     },
 
     async list (userId: string, query: ListQuery): Promise<ListPage<Thread>> {
-      const page = await store.listThreads(userId, query)
-      return listPage(page.data.map(toThread), page.hasMore)
+      return readPage(query, async forward => {
+        const page = await store.listThreads(userId, forward)
+        return listPage(page.data.map(toThread), page.hasMore)
+      })
     },
 
     async get (userId: string, threadId: string): Promise<Thread> {

@@ -74,5 +74,5 @@ forEachSdk(t, (test, factory) => {
     for (const assistant of await all(sdk.assistants.list())) hasEveryField(t, assistant, ASSISTANT_KEYS, `assistant ${assistant.id}`)
     hasEveryField(t, await admin.assistants.retrieve('curator'), ASSISTANT_KEYS, 'admin view')
     t.same(sim.nonconforming(), [])
-  }, { gap: 'assistants lack tool_resources (optional in the SDK\'s type; contract v2 says every declared field, its assistant list omits it)' })
+  })
 })

@@ -1,5 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { API_ERRORS, ListOf, ListQuerySchema, Type, errorResponses, listPage } from '../../../../schemas/common.ts'
+import { API_ERRORS, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
 import {
   AssistantAdminSchema, AssistantBodySchema, AssistantCreateBodySchema, AssistantDeletedSchema, AssistantIdParamsSchema, AssistantParamsSchema, AssistantPublicSchema,
   AssistantUpdateBodySchema, AssistantViewSchema
@@ -9,6 +9,7 @@ import { notFound } from '../../../../services/errors.ts'
 
 const tags = ['Assistants']
 
+import { pageOf } from '../../../../services/lists.ts'
 /** Assistants are listed by id, a to z unless asked otherwise (there are few, and their ids are their names). */
 const AssistantListQuerySchema = Type.Object({
   ...ListQuerySchema.properties,
@@ -28,13 +29,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(AssistantPublicSchema), ...errorResponses(...API_ERRORS) }
     }
   }, async function (request) {
-    const { limit, order, after } = request.query
-    const all = (await assistants.list()).map(a => publicView(a, tools))
-    if (order === 'desc') all.reverse()
-    const start = after === undefined ? 0 : all.findIndex(a => a.id === after) + 1
-    // An unknown cursor is an empty page, as for every list.
-    const page = after !== undefined && start === 0 ? [] : all.slice(start, start + limit)
-    return listPage(page, start + limit < all.length && page.length > 0)
+    return pageOf((await assistants.list()).map(a => publicView(a, tools)), request.query)
   })
 
   fastify.get('/:assistantId', {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
-import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorResponses } from '../../../../schemas/common.ts'
+import { API_ERRORS, IdempotencyHeadersSchema, ListOf, errorResponses } from '../../../../schemas/common.ts'
 import {
-  CreateMessageBodySchema, MessageDeletedSchema, MessageParamsSchema, MessageSchema, ThreadParamsSchema, UpdateMessageBodySchema
+  CreateMessageBodySchema, MessageDeletedSchema, MessageListQuerySchema, MessageParamsSchema, MessageSchema, ThreadParamsSchema, UpdateMessageBodySchema
 } from '../../../../schemas/threads.ts'
 
 const tags = ['Messages']
@@ -30,13 +30,14 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     schema: {
       tags,
       operationId: 'listMessages',
-      summary: 'List the user and assistant messages of a thread',
+      summary: 'List the user and assistant messages of a thread (?run_id= for the messages one run wrote)',
       params: ThreadParamsSchema,
-      querystring: ListQuerySchema,
+      querystring: MessageListQuerySchema,
       response: { 200: ListOf(MessageSchema), ...errorResponses(...API_ERRORS, 404, 502, 504) }
     }
   }, async function (request) {
-    return messages.list(request.caller.id, request.params.threadId, request.query)
+    const { run_id: runId, ...query } = request.query
+    return messages.list(request.caller.id, request.params.threadId, query, runId)
   })
 
   fastify.get('/:threadId/messages/:messageId', {

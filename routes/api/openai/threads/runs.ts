@@ -8,7 +8,9 @@ import {
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
 import { RunFailed, invalidArgument, withDetails } from '../../../../services/errors.ts'
 import { runRequest } from '../../../../services/runs/request.ts'
-import { toRunView } from '../../../../services/runs/views.ts'
+import type { RunEvent } from '../../../../services/runs/events.ts'
+import type { RunEventSource } from '../../../../services/runs/sse.ts'
+import { assistantsRunView, toRunView } from '../../../../services/runs/views.ts'
 import { isRunningStatus, type RunRecord } from '../../../../services/store/types.ts'
 
 const tags = ['Runs']
@@ -17,6 +19,10 @@ const tags = ['Runs']
 const POLL_AFTER_MS = '100'
 /** How long the SDK's runs.poll is held on the server waiting for the run to move (below common proxy timeouts). */
 const POLL_HELPER_WAIT_MS = 20_000
+
+/** Events whose data is a Run (not a step, a message or an error). */
+const isRunEvent = (event: RunEvent) => event.event.startsWith('thread.run.') && !event.event.startsWith('thread.run.step.')
+const present = (request: FastifyRequest, run: Run) => speaksAssistantsV2(request) ? assistantsRunView(run) : run
 
 const runLocation = (run: RunRecord) => `/api/openai/threads/${run.thread_id}/runs/${run.id}`
 const wantsEvents = (request: FastifyRequest) => (request.headers.accept ?? '').includes('text/event-stream')
@@ -49,10 +55,16 @@ const startedRunResponses = {
 const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const { runs, assistants, config, eventStreams, idempotency } = fastify
 
-  /** The Run for this caller: admins see the profile's instructions, users never do. */
+  /** The Run for this caller: admins see the profile's instructions, users never do; SDK clients in their vocabulary. */
   async function view (request: FastifyRequest, run: RunRecord): Promise<Run> {
-    if (!request.caller.isAdmin) return toRunView(run)
-    return toRunView(run, (await assistants.get(run.assistant_type))?.profile.instructions ?? null)
+    const instructions = request.caller.isAdmin ? (await assistants.get(run.assistant_type))?.profile.instructions ?? null : null
+    return present(request, toRunView(run, instructions))
+  }
+
+  /** The events of a run as this caller reads them (the SDK's beta.* calls in the Assistants API's vocabulary). */
+  function eventsFor (request: FastifyRequest, source: RunEventSource): RunEventSource {
+    if (!speaksAssistantsV2(request)) return source
+    return (emit, fail) => source(event => emit(isRunEvent(event) ? { ...event, data: assistantsRunView(event.data as Run) } as RunEvent : event), fail)
   }
 
   /** The answer to a request that started a run: its events, or the run once it ended or the wait is over. */
@@ -63,7 +75,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       await idempotency.complete(request, {
         status: 202, body: JSON.stringify(await view(request, run)), headers: { location, 'content-type': 'application/json; charset=utf-8' }
       })
-      return eventStreams.send(reply, request.id, request.caller.id, runs.events(run, from))
+      return eventStreams.send(reply, request.id, request.caller.id, eventsFor(request, runs.events(run, from)))
     }
     // A run paused for the client's tool outputs is an answer too (requires_action), as is an ended one.
     const ended = wait === false ? run : await runs.waitForEnd(run.id, config.RUN_WAIT_TIMEOUT_MS, clientGone(reply)) ?? run
@@ -135,7 +147,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(RunSchema), ...errorResponses(...API_ERRORS, 404) }
     }
   }, async function (request) {
-    return runs.list(request.caller.id, request.params.threadId, request.query)
+    const page = await runs.list(request.caller.id, request.params.threadId, request.query)
+    return { ...page, data: page.data.map(run => present(request, run)) }
   })
 
   fastify.get('/:threadId/runs/:runId', {
@@ -160,7 +173,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       // Reattach to a run's events (after a dropped stream, or from another instance than the driver's).
       eventStreams.ensureRoom(request.caller.id)
       const run = await runs.get(request.caller.id, threadId, runId)
-      return eventStreams.send(reply, request.id, request.caller.id, runs.events(run, 'follow'))
+      return eventStreams.send(reply, request.id, request.caller.id, eventsFor(request, runs.events(run, 'follow')))
     }
     const run = await runs.get(request.caller.id, threadId, runId, wait, clientGone(reply))
     if (isRunningStatus(run.status)) reply.header('openai-poll-after-ms', POLL_AFTER_MS)
