@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helpers/build.ts'
@@ -150,6 +150,16 @@ t.test('.env.example documents every variable of the schema, and nothing else', 
   const schemaKeys = Object.keys(ConfigSchema.properties)
   for (const key of schemaKeys) t.ok(documented.has(key), `${key} is in .env.example`)
   for (const key of documented) t.ok(schemaKeys.includes(key!), `${key} from .env.example is in the schema`)
+})
+
+t.test('the project files .env.example points to exist', async t => {
+  const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8')
+  const paths = [...example.matchAll(/^#?\s?[A-Z_]+=(\.\/\S+)/gm), ...example.matchAll(/bundled (\S+\.json)/g)].map(m => m[1]!)
+  t.ok(paths.includes('./config/agents.json'), 'the agents file is named')
+  for (const path of paths) {
+    if (path.startsWith('./data/')) continue // made at start-up
+    t.ok(existsSync(new URL(`../../${path.replace(/^\.\//, '')}`, import.meta.url)), `${path} exists`)
+  }
 })
 
 t.test('the README configuration table is generated from the schema and current', async t => {
