@@ -8,6 +8,8 @@ import OpenAI from 'openai'
 
 type Message = OpenAI.Beta.Threads.Message
 type Run = OpenAI.Beta.Threads.Run
+type ToolCall = OpenAI.Beta.Threads.Runs.RequiredActionFunctionToolCall
+type RunStream = ReturnType<OpenAI['beta']['threads']['runs']['stream']>
 
 const DEFAULT_GATEWAY = 'http://127.0.0.1:3000' // npm run demo
 
@@ -134,11 +136,11 @@ async function deleteThread (): Promise<void> {
 
 const textOf = (message: Message) => message.content.map(part => part.type === 'text' ? part.text.value : '').join('')
 
-function messageItem (role: string, text: string): HTMLDivElement {
+function messageItem (role: 'user' | 'assistant' | 'tool', text: string): HTMLDivElement {
   const item = document.createElement('li')
   item.className = `message ${role}`
   const who = document.createElement('strong')
-  who.textContent = role === 'user' ? 'You' : 'Assistant'
+  who.textContent = role === 'user' ? 'You' : role === 'assistant' ? 'Assistant' : 'This browser'
   const body = document.createElement('div')
   body.className = 'body'
   body.textContent = text
@@ -178,10 +180,28 @@ async function sendMessage (): Promise<void> {
   }
 }
 
-/** Streams a run with the SDK's AssistantStream: a bubble per message, its text growing with each delta. */
+/**
+ * Streams a run with the SDK's AssistantStream. When the run stops for this page's client tools
+ * (requires_action), runs them and streams the rest with submitToolOutputsStream, until the run ends.
+ */
 async function streamAnswer (thread: string): Promise<Run> {
+  let stream = openai!.beta.threads.runs.stream(thread, { assistant_id: ui.assistant.value })
+  for (;;) {
+    const run = await follow(thread, stream)
+    if (run.status !== 'requires_action' || !run.required_action) return run
+    const outputs = run.required_action.submit_tool_outputs.tool_calls.map(call => runClientTool(thread, call))
+    ui.status.textContent = 'The assistant is answering…'
+    stream = openai!.beta.threads.runs.submitToolOutputsStream(thread, run.id, { tool_outputs: outputs })
+  }
+}
+
+/** One stream of the run: a bubble per message, its text growing with each delta; the run as the stream left it. */
+async function follow (thread: string, stream: RunStream): Promise<Run> {
   let body: HTMLElement | null = null
-  const stream = openai!.beta.threads.runs.stream(thread, { assistant_id: ui.assistant.value })
+  stream
+    .on('toolCallCreated', call => {
+      if (call.type === 'function' && threadId === thread) ui.status.textContent = `The assistant asked this page for ${call.function.name}…`
+    })
     .on('messageCreated', () => {
       if (threadId !== thread) return // the user moved on; the answer still lands in its thread
       body = messageItem('assistant', '')
@@ -200,9 +220,35 @@ async function streamAnswer (thread: string): Promise<Run> {
     if (!run || (err instanceof OpenAI.APIError && !(err instanceof OpenAI.APIConnectionError))) throw err
     ui.status.textContent = 'The connection dropped; waiting for the answer…'
     const ended = await openai!.beta.threads.runs.poll(thread, run.id)
-    if (threadId === thread) await showMessages(thread)
+    if (threadId === thread && ended.status !== 'requires_action') await showMessages(thread)
     return ended
   }
+}
+
+// ---- client tools: functions of the assistant's profile that this page runs (Assistants function tools) ----
+
+const CLIENT_TOOLS: Record<string, (args: Record<string, unknown>) => unknown> = {
+  /** The bundled curator's tool: the learner's time zone, and the page of this SPA they are on. */
+  get_learner_context: () => ({
+    time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone,
+    page: location.pathname + location.search
+  })
+}
+
+/** Runs one call and shows what it sends. A tool the page does not have answers with an error: an unanswered call would hold the run until it expires. */
+function runClientTool (thread: string, call: ToolCall): { tool_call_id: string, output: string } {
+  const { name } = call.function
+  let output: string
+  try {
+    const tool = Object.hasOwn(CLIENT_TOOLS, name) ? CLIENT_TOOLS[name] : undefined
+    if (!tool) throw new Error(`this page has no tool named ${name}`)
+    output = JSON.stringify(tool(call.function.arguments ? JSON.parse(call.function.arguments) : {}) ?? null)
+    if (threadId === thread) messageItem('tool', `Ran ${name} for the assistant and sent: ${output}`)
+  } catch (err) {
+    output = JSON.stringify({ error: err instanceof Error ? err.message : String(err) })
+    if (threadId === thread) messageItem('tool', `Could not run ${name} for the assistant and told it so: ${output}`)
+  }
+  return { tool_call_id: call.id, output }
 }
 
 // ---- voice and audio files → transcript in the message box ----------------------------------------

@@ -125,6 +125,58 @@ t.test('the official openai SDK in Chromium: a thread, a streamed answer, transc
   t.same(sim.nonconforming(), [])
 })
 
+t.test('a client tool through the SDK\'s helpers: toolCallCreated, the run in requires_action, submitToolOutputsStream, the answer quoting the browser\'s output', async t => {
+  const sim = await startSim(t)
+  const spa = await startSdkExample(t)
+  const gateway = await startGateway(t, sim, { CORS_ORIGINS: spa.url })
+  const asked = preflightHeaders(gateway)
+  const browser = await openBrowser(t, { timezoneId: 'America/St_Johns' })
+  const { page } = browser
+  const token = userToken('ivy')
+
+  await page.goto(`${spa.url}/?gateway=${encodeURIComponent(gateway.url)}#token=${token}`)
+  await page.getByLabel('Assistant').selectOption('curator')
+  await page.getByLabel('Title').fill('Tools through the SDK')
+  await page.getByRole('button', { name: 'New thread' }).click()
+  await page.getByRole('heading', { name: 'Tools through the SDK' }).waitFor()
+  await page.evaluate(() => {
+    // Every status the page shows, to see the SDK's toolCallCreated go by.
+    const seen: string[] = []
+    ;(window as unknown as { statuses: string[] }).statuses = seen
+    new MutationObserver(() => { seen.push(document.getElementById('status')!.textContent ?? '') })
+      .observe(document.getElementById('status')!, { childList: true, characterData: true, subtree: true })
+  })
+  await page.getByLabel('Message').fill('Where am I? [call:get_learner_context {}]')
+  await page.getByRole('button', { name: 'Send' }).click()
+  await page.getByRole('status').filter({ hasText: 'Answer complete.' }).waitFor()
+
+  const statuses = await page.evaluate(() => (window as unknown as { statuses: string[] }).statuses)
+  t.ok(statuses.includes('The assistant asked this page for get_learner_context…'), `toolCallCreated was seen: ${statuses.join(' | ')}`)
+  t.same(await page.locator('#messages .message strong').allTextContents(), ['You', 'This browser', 'Assistant'])
+  const shown = await page.locator('#messages .tool .body').textContent() ?? ''
+  const sent = /^Ran get_learner_context for the assistant and sent: (.+)$/.exec(shown)?.[1]
+  t.ok(sent, `the page says a local tool ran and what it sent: ${shown}`)
+  const url = new URL(page.url())
+  t.same(JSON.parse(sent!), { time_zone: 'America/St_Johns', page: url.pathname + url.search })
+  const answer = await page.locator('#messages .assistant .body').textContent() ?? ''
+  const quoted = /^Tool result for (call_\S+): (.+)$/.exec(answer)
+  t.ok(quoted, `the answer: ${answer}`)
+  t.equal(quoted![2], sent, 'the answer quotes exactly the output the browser sent')
+
+  const [threadId] = await pageThreadIds(page)
+  const stored = await storedMessages(gateway, token, threadId!)
+  t.same(stored.map(m => m.role), ['user', 'assistant'])
+  t.equal(stored[1]!.text, answer, 'the streamed answer is the stored one')
+  const run = await (await fetch(`${gateway.url}/api/openai/threads/${threadId}/runs/${stored[1]!.runId}`, { headers: { authorization: `Bearer ${token}` } })).json()
+  t.match(run, { status: 'completed', assistant_id: 'curator', required_action: null })
+  const api = apiRequests(gateway)
+  t.equal(api.filter(r => /^POST \/api\/openai\/threads\/[^/]+\/runs\/[^/]+\/submit_tool_outputs$/.test(r)).length, 1, 'runs.submitToolOutputsStream() once')
+  t.ok(gateway.requests.some(r => /^OPTIONS \/api\/openai\/threads\/[^/]+\/runs\/[^/]+\/submit_tool_outputs$/.test(r)) && asked.has('openai-beta'), 'its preflight was allowed')
+  t.equal(await page.locator('#error').isVisible(), false, 'no error on the page')
+  t.same(browser.console.filter(line => /^(error|pageerror)/.test(line)), [], 'no console errors')
+  t.same(sim.nonconforming(), [])
+})
+
 t.test('a stream cut off mid-answer: the page waits with runs.poll() and shows the whole stored answer', async t => {
   const sim = await startSim(t, { generationMs: 2500 })
   const spa = await startSdkExample(t)
