@@ -3,6 +3,8 @@ import { Type, type Static, UnixTimeSchema } from './common.ts'
 const NullableInt = Type.Union([Type.Integer(), Type.Null()], { description: 'null = unlimited' })
 const NullableNumber = Type.Union([Type.Number(), Type.Null()], { description: 'null = unlimited' })
 
+const StoredSchema = Type.Object({ count: Type.Integer(), limit: NullableInt })
+
 const TokensSchema = Type.Object({
   input: Type.Integer(),
   cached: Type.Integer(),
@@ -20,7 +22,11 @@ export const UsageSchema = Type.Object({
   runs: Type.Integer(),
   reserved: Type.Object({ tokens: Type.Integer(), audio_seconds: Type.Number() }, { description: 'held by runs and uploads in flight' }),
   limits: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber }),
-  remaining: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber })
+  remaining: Type.Object({ tokens: NullableInt, audio_seconds: NullableNumber }),
+  stored: Type.Object({
+    threads: StoredSchema,
+    files: StoredSchema
+  }, { description: 'what the caller keeps, against the per-user caps (THREADS_MAX_PER_USER, FILES_MAX_PER_USER)' })
 })
 
 /** Tokens of one upstream call or a sum of them, in the upstream's terms. */

@@ -208,7 +208,9 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
     /** The caller's figures for today, for GET /usage. */
     async usageFor (user: string) {
       const { day, resetsAt } = today()
-      const [counters, ledger] = await Promise.all([store.budgetCounters(day, user), store.usageLedger(day, user)])
+      const [counters, ledger, threads, files] = await Promise.all([
+        store.budgetCounters(day, user), store.usageLedger(day, user), store.countThreads(user), store.countFiles(user)
+      ])
       const sum = (field: keyof UsageAmounts) => ledger.reduce((n, row) => n + row[field], 0)
       const remaining = (limit: number, used: number, reserved: number) => limit === 0 ? null : Math.max(0, limit - used - reserved)
       return {
@@ -223,6 +225,10 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
         remaining: {
           tokens: remaining(config.BUDGET_USER_DAILY_TOKENS, counters.user_tokens, counters.reserved_user_tokens),
           audio_seconds: remaining(config.BUDGET_USER_DAILY_AUDIO_SECONDS, counters.user_audio_seconds, counters.reserved_user_audio_seconds)
+        },
+        stored: {
+          threads: { count: threads, limit: config.THREADS_MAX_PER_USER || null },
+          files: { count: files, limit: config.FILES_MAX_PER_USER || null }
         }
       }
     },

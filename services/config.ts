@@ -60,6 +60,8 @@ export const ConfigSchema = Type.Object({
   SQLITE_PATH: Type.String({ minLength: 1, default: './data/gateway.db', description: 'embedded store file (:memory: for a throwaway store)' }),
   REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 30 * 86_400, 86_400, 'how long Idempotency-Key replays are kept'),
+  THREADS_MAX_PER_USER: Int(0, 1_000_000, 1000, 'threads one user may keep (each an OpenAI conversation); one more is 409 QUOTA_EXCEEDED until some are deleted; 0 = unlimited'),
+  FILES_MAX_PER_USER: Int(0, 1_000_000, 100, 'files one user may keep at OpenAI (each up to UPLOAD_FILE_MAX_BYTES); one more is 409 QUOTA_EXCEEDED; 0 = unlimited'),
   MESSAGE_CACHE_MB: Int(0, 4096, 32, 'memory for cached message pages (served without an upstream call while the thread is unchanged); 0 disables'),
 
   // Rate limits
@@ -83,13 +85,13 @@ export const ConfigSchema = Type.Object({
   STREAMS_MAX_PER_USER: Int(1, 10_000, 10, 'server-sent event streams one user may hold open at once on an instance (beyond it 429)'),
   RUN_REQUIRES_ACTION_TTL_MS: Int(1000, 86_400_000, 600_000, 'a run paused for the client\'s tool outputs (requires_action) expires after this'),
   TOOL_WEBHOOK_SECRET: OptionalString('HMAC-SHA256 secret that signs webhook tool calls', { minLength: 16 }),
+  TOOL_WEBHOOK_ALLOWED_NETWORKS: Type.String({ default: '', maxLength: 4096, pattern: '^[0-9a-fA-F.:/, ]*$', expected: 'comma-separated IP addresses or CIDR ranges such as 10.20.0.0/16,127.0.0.1', description: 'comma-separated IP addresses/CIDR ranges webhook tools may reach although they are loopback, private or link-local (e.g. 10.0.0.0/8 for an internal tool service); other such destinations are refused' }),
+  TOOL_WEBHOOK_MAX_RESPONSE_BYTES: Int(1024, 16 * MiB, 128 * 1024, 'largest webhook tool answer; read while it arrives and cut off beyond (a tool error): the model gets at most 64 Ki characters of it'),
 
   // Uploads
   UPLOAD_AUDIO_MAX_BYTES: Int(1024, 512 * MiB, 25 * MiB, 'largest transcription upload'),
   UPLOAD_FILE_MAX_BYTES: Int(1024, 512 * MiB, 20 * MiB, 'largest file upload'),
   UPLOAD_TIMEOUT_MS: Int(1000, 3_600_000, 120_000, 'an upload still arriving after this is cut off (slow-upload guard)'),
-  TOOL_WEBHOOK_ALLOWED_NETWORKS: Type.String({ default: '', maxLength: 4096, pattern: '^[0-9a-fA-F.:/, ]*$', description: 'comma-separated IP addresses/CIDR ranges webhook tools may reach although they are loopback, private or link-local (e.g. 10.0.0.0/8 for an internal tool service); other such destinations are refused' }),
-  TOOL_WEBHOOK_MAX_RESPONSE_BYTES: Int(1024, 16 * MiB, 128 * 1024, 'largest webhook tool answer; read while it arrives and cut off beyond (a tool error): the model gets at most 64 Ki characters of it'),
   UPLOAD_TMP_DIR: OptionalString('where uploads are spooled while checked; defaults to the OS temp dir'),
   TRANSCRIPTION_MODEL: Type.String({ minLength: 1, maxLength: 128, default: 'gpt-transcribe', description: 'upstream transcription model' }),
   TRANSCRIPTION_MODELS: Type.String({ default: '', maxLength: 1024, pattern: '^[A-Za-z0-9._:, -]*$', expected: 'a comma-separated list of model names (letters, digits, dots, underscores, colons, hyphens)', description: 'comma-separated models a caller may ask for by name; any other is answered by TRANSCRIPTION_MODEL' }),

@@ -25,6 +25,8 @@ export const NotFound = make('NOT_FOUND', 404)
 export const UploadTimeout = make('UPLOAD_TIMEOUT', 408)
 export const ThreadBusy = make('THREAD_BUSY', 409)
 export const IdempotencyInProgress = make('IDEMPOTENCY_IN_PROGRESS', 409)
+/** A per-user cap on stored things (threads, files) is reached: 409 (the user's collection is full), until some are deleted. */
+export const QuotaExceeded = make('QUOTA_EXCEEDED', 409)
 export const PayloadTooLarge = make('PAYLOAD_TOO_LARGE', 413)
 export const UnsupportedMediaType = make('UNSUPPORTED_MEDIA_TYPE', 415)
 export const IdempotencyKeyReused = make('IDEMPOTENCY_KEY_REUSED', 422)
@@ -44,7 +46,7 @@ export const UpstreamTimeout = make('UPSTREAM_TIMEOUT', 504)
 export const StoreUnavailable = make('SERVICE_UNAVAILABLE', 503)
 
 export const ERROR_CODES = [
-  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'USER_SUSPENDED', 'NOT_FOUND', 'UPLOAD_TIMEOUT', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS',
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'USER_SUSPENDED', 'NOT_FOUND', 'UPLOAD_TIMEOUT', 'THREAD_BUSY', 'IDEMPOTENCY_IN_PROGRESS', 'QUOTA_EXCEEDED',
   'PAYLOAD_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'IDEMPOTENCY_KEY_REUSED', 'RATE_LIMITED', 'BUDGET_EXCEEDED',
   'TOO_MANY_ACTIVE_RUNS', 'UPSTREAM_ERROR', 'RUN_FAILED', 'UPSTREAM_UNAVAILABLE', 'SERVICE_UNAVAILABLE',
   'UPSTREAM_TIMEOUT', 'INTERNAL_ERROR'
@@ -88,7 +90,7 @@ const SDK_MAX_RETRY_WAIT_S = 60
  * `x-should-retry: false`: a failed run would become a new run, a budget refusal until midnight a hang.
  */
 export function retryable (err: GatewayError): boolean {
-  if (err.code === 'RUN_FAILED' || err.code === 'USER_SUSPENDED') return false
+  if (err.code === 'RUN_FAILED' || err.code === 'USER_SUSPENDED' || err.code === 'QUOTA_EXCEEDED') return false
   if (err.code === 'BUDGET_EXCEEDED') return (err.retryAfterSeconds ?? Infinity) < SDK_MAX_RETRY_WAIT_S
   // Beyond what the SDKs wait for, they retry on their own short backoff: into the same refusal.
   if (err.statusCode === 429 || err.statusCode === 503) return (err.retryAfterSeconds ?? 0) < SDK_MAX_RETRY_WAIT_S
@@ -108,6 +110,11 @@ export function errorBody (err: GatewayError, requestId: string): ErrorBody {
     message: err.message,
     requestId
   }
+}
+
+/** The per-user cap on `things` (THREADS_MAX_PER_USER, FILES_MAX_PER_USER) is reached. */
+export function quotaExceeded (things: 'threads' | 'files', max: number): GatewayError {
+  return new QuotaExceeded(`Limit reached: a user may keep at most ${max} ${things}; delete some to make room`)
 }
 
 export function notFound (what: string): GatewayError {

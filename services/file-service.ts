@@ -1,7 +1,7 @@
 import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from './config.ts'
-import { fromUpstream, notFound } from './errors.ts'
+import { fromUpstream, notFound, quotaExceeded } from './errors.ts'
 import type { FileRecord, Store } from './store/types.ts'
 import type { ReceivedUpload } from './uploads/spool.ts'
 import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
@@ -68,8 +68,23 @@ export function createFileService ({ openai, store, config, log, clock }: FileSe
     return file
   }
 
+  const cap = config.FILES_MAX_PER_USER || undefined
+
+  /** Without its owner record nobody could reach or delete the upstream copy: take it back. */
+  async function takeBack (fileId: string): Promise<void> {
+    await openai.files.delete(fileId).catch(cause => log.warn({ err: cause, fileId }, 'could not delete an unrecorded upstream file'))
+  }
+
+  /** Refuses an upload while the user holds FILES_MAX_PER_USER files (the store's insert holds the cap under races). */
+  async function checkRoom (userId: string): Promise<void> {
+    if (cap !== undefined && await store.countFiles(userId) >= cap) throw quotaExceeded('files', cap)
+  }
+
   return {
+    checkRoom,
+
     async create (userId: string, upload: ReceivedUpload, purpose: FileRecord['purpose']): Promise<FileView> {
+      await checkRoom(userId)
       let created
       try {
         created = await withUploadRetries(config, () =>
@@ -86,12 +101,17 @@ export function createFileService ({ openai, store, config, log, clock }: FileSe
         mime: upload.type.mime,
         created_at: Math.floor(clock() / 1000)
       }
+      let recorded: boolean
       try {
-        await store.createFile(record)
+        recorded = await store.createFile(record, cap)
       } catch (err) {
-        // Without its owner record nobody could reach or delete the upstream copy: take it back.
-        await openai.files.delete(created.id).catch(cause => log.warn({ err: cause, fileId: created.id }, 'could not delete an unrecorded upstream file'))
+        await takeBack(created.id)
         throw err
+      }
+      if (!recorded) {
+        // A concurrent upload took the last place.
+        await takeBack(created.id)
+        throw quotaExceeded('files', cap!)
       }
       return toFileView(record)
     },

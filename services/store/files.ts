@@ -23,7 +23,10 @@ export const FILE_FIELDS: Fields<FileRecord> = {
 }
 
 export interface FileStore {
-  createFile (file: FileRecord): Promise<void>
+  /** Inserts the file; with `maxPerOwner`, atomically only while its owner holds fewer (false, nothing written, otherwise). */
+  createFile (file: FileRecord, maxPerOwner?: number): Promise<boolean>
+  /** How many files the owner holds. */
+  countFiles (owner: string): Promise<number>
   getFile (id: string): Promise<FileRecord | null>
   listFiles (owner: string, page: PageQuery): Promise<Page<FileRecord>>
   deleteFile (id: string): Promise<void>

@@ -41,7 +41,14 @@ export function threadPatch (patch: ThreadPatch): ThreadPatch {
 }
 
 export interface ThreadStore {
-  createThread (thread: ThreadRecord): Promise<void>
+  /**
+   * Inserts the thread. With `maxPerOwner`, only while its owner holds fewer threads, checked and inserted
+   * in one atomic step (concurrent creates, on any instance, cannot pass the cap together): false, and
+   * nothing written, when the owner already holds that many.
+   */
+  createThread (thread: ThreadRecord, maxPerOwner?: number): Promise<boolean>
+  /** How many threads the owner holds. */
+  countThreads (owner: string): Promise<number>
   getThread (id: string): Promise<ThreadRecord | null>
   /** The caller's threads, newest first for desc; `after` is a thread id from a previous page. */
   listThreads (owner: string, page: PageQuery): Promise<Page<ThreadRecord>>

@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto'
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.ts'
-import { fromUpstream, invalidArgument, notFound } from '../errors.ts'
+import { fromUpstream, invalidArgument, notFound, quotaExceeded } from '../errors.ts'
 import type { Store, ThreadRecord } from '../store/types.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { CreateThreadBody, Thread, UpdateThreadBody } from '../../schemas/threads.ts'
@@ -49,6 +49,9 @@ export function createThreadService ({ openai, store, access, config, log, clock
       refuseToolResources(body.tool_resources)
       const messages = body.messages ?? []
       messages.forEach((m, i) => checkMessageText(m.content, `messages.${i}.content`))
+      const cap = config.THREADS_MAX_PER_USER || undefined
+      // Refused before an upstream conversation is made; the store's insert is what holds the cap under races.
+      if (cap !== undefined && await store.countThreads(userId) >= cap) throw quotaExceeded('threads', cap)
       const files = await access.ownedFiles(userId, messages.flatMap(messageFileIds))
       const items = messages.map(m => messageItem(m, files))
       let conversation
@@ -71,7 +74,11 @@ export function createThreadService ({ openai, store, access, config, log, clock
         token_estimate: messages.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0),
         revision: 0
       }
-      await store.createThread(record)
+      if (!await store.createThread(record, cap)) {
+        // A concurrent create took the last place: nobody could reach this conversation, so it goes.
+        await openai.conversations.delete(conversation.id).catch(err => log.warn({ err, threadId: conversation.id }, 'could not delete the conversation of a thread over the cap'))
+        throw quotaExceeded('threads', cap!)
+      }
       if (messages.length > 0) {
         // Index the initial messages (in order: the conversation lists them as they were given) so they carry
         // the time the gateway saw them, their metadata and attachments.

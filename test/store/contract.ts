@@ -8,6 +8,7 @@ import { setupWith, type OpenStore } from './contract/fixtures.ts'
 import { handlesContract } from './contract/handles.ts'
 import { idempotencyContract } from './contract/idempotency.ts'
 import { messagesContract } from './contract/messages.ts'
+import { ownerCapsContract } from './contract/owner-caps.ts'
 import { recordsContract } from './contract/records.ts'
 import { runsContract } from './contract/runs.ts'
 import { safetyIdentifiersContract } from './contract/safety-identifiers.ts'
@@ -25,6 +26,7 @@ export async function storeContract (tap: Test, name: string, open: OpenStore): 
     threadsContract(tap, setup)
     messagesContract(tap, setup)
     filesContract(tap, setup)
+    ownerCapsContract(tap, setup)
     threadLocksContract(tap, setup)
     runsContract(tap, setup)
     assistantsContract(tap, setup)

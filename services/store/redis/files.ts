@@ -15,6 +15,7 @@ export function redisFiles (ctx: RedisContext): FileStore {
   const files = orderedRecords(ctx, 'file', FILE_FIELDS, ctx.keys.file, 'owner', ctx.keys.files)
   return {
     createFile: files.create,
+    countFiles: files.count,
     getFile: files.get,
     listFiles: files.page,
 

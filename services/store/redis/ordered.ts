@@ -5,11 +5,16 @@ import { decodeHash, encodeHash } from './codec.ts'
 import type { RedisContext } from './context.ts'
 import { luaScript } from './lua.ts'
 
-/** KEYS: record, owner index. ARGV: prefix, kind, score, id, field/value pairs. */
+/**
+ * KEYS: record, owner index. ARGV: prefix, kind, score, id, most records the index may hold before (-1: no
+ * cap), field/value pairs. Returns 0, writing nothing, when the index already holds that many.
+ */
 const createRecord = luaScript('createRecord', 2, `
 if redis.call('EXISTS', KEYS[1]) == 1 then return redis.error_reply('AGW_DUPLICATE ' .. ARGV[2] .. ' ' .. ARGV[4]) end
+local max = tonumber(ARGV[5])
+if max >= 0 and redis.call('ZCARD', KEYS[2]) >= max then return 0 end
 local seq = redis.call('INCR', K.seq)
-redis.call('HSET', KEYS[1], '_seq', seq, unpack(ARGV, 5))
+redis.call('HSET', KEYS[1], '_seq', seq, unpack(ARGV, 6))
 redis.call('ZADD', KEYS[2], ARGV[3], member(seq, ARGV[4]))
 return 1`)
 
@@ -41,10 +46,14 @@ return out`)
 export function orderedRecords<T extends { id: string, created_at: number }> (ctx: RedisContext, kind: string, fields: Fields<T>,
   recordKey: (id: string) => string, scopeField: keyof T & string, indexKey: (scope: string) => string) {
   return {
-    /** Inserts the record; a duplicate id is an error. */
-    async create (record: T): Promise<void> {
-      await ctx.script(createRecord, [recordKey(record.id), indexKey(String(record[scopeField]))],
-        [kind, record.created_at, record.id, ...encodeHash(record, fields)])
+    /** Inserts the record; a duplicate id is an error. With `maxPerScope`, only while the scope holds fewer (one script). */
+    async create (record: T, maxPerScope?: number): Promise<boolean> {
+      const created = await ctx.script(createRecord, [recordKey(record.id), indexKey(String(record[scopeField]))],
+        [kind, record.created_at, record.id, maxPerScope ?? -1, ...encodeHash(record, fields)])
+      return created === 1
+    },
+    async count (scope: string): Promise<number> {
+      return ctx.call(() => ctx.client.zcard(indexKey(scope)))
     },
     async get (id: string): Promise<T | null> {
       return decodeHash(await ctx.call(() => ctx.client.hgetall(recordKey(id))), fields)

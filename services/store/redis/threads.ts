@@ -34,6 +34,7 @@ export function redisThreads (ctx: RedisContext): ThreadStore {
   const threads = orderedRecords(ctx, 'thread', THREAD_FIELDS, keys.thread, 'owner', keys.threads)
   return {
     createThread: threads.create,
+    countThreads: threads.count,
     getThread: threads.get,
     listThreads: threads.page,
 

@@ -6,6 +6,7 @@ export function sqliteFiles (db: SqliteDb): FileStore {
   const files = orderedTable(db, 'files', FILE_FIELDS, 'owner')
   return {
     createFile: files.create,
+    countFiles: files.count,
     getFile: files.get,
     listFiles: files.page,
 

@@ -32,11 +32,27 @@ export function orderedTable<T extends { id: string }> (db: SqliteDb, table: str
     })
   }
 
+  const count = (scope: string) => Number(db.get(`SELECT COUNT(*) AS n FROM ${table} WHERE ${scopeColumn} = ?`, scope)?.n ?? 0)
+
   return {
     codec,
-    /** Inserts the record; a duplicate id is an error. */
-    async create (record: T): Promise<void> {
-      db.run(codec.insert, ...codec.params(record))
+    /**
+     * Inserts the record; a duplicate id is an error. With `maxPerScope`, only while its scope holds fewer
+     * records: counted and inserted in one IMMEDIATE transaction (false, nothing written, at the cap).
+     */
+    async create (record: T, maxPerScope?: number): Promise<boolean> {
+      if (maxPerScope === undefined) {
+        db.run(codec.insert, ...codec.params(record))
+        return true
+      }
+      return db.immediate(() => {
+        if (count(String(record[scopeColumn])) >= maxPerScope) return false
+        db.run(codec.insert, ...codec.params(record))
+        return true
+      })
+    },
+    async count (scope: string): Promise<number> {
+      return count(scope)
     },
     async get (id: string): Promise<T | null> {
       const row = db.get(`SELECT * FROM ${table} WHERE id = ?`, id)

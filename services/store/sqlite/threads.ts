@@ -7,6 +7,7 @@ export function sqliteThreads (db: SqliteDb): ThreadStore {
   const UPDATE_THREAD = threads.codec.update('id')
   return {
     createThread: threads.create,
+    countThreads: threads.count,
     getThread: threads.get,
     listThreads: threads.page,
 

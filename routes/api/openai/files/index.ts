@@ -28,6 +28,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 201: FileSchema, ...errorResponses(...API_ERRORS, 408, 409, 413, 415, 422, 502, 504) }
     }
   }, async function (request, reply) {
+    // At the cap, refused before the body is read; with an Idempotency-Key it may be a replay, decided once the body is in.
+    if (request.headers['idempotency-key'] === undefined) await files.checkRoom(request.caller.id)
     const upload = await uploads.receive(request, 'file')
     let answer: { replay: StoredReply } | { file: FileView }
     try {
