@@ -10,11 +10,11 @@ declare module 'fastify' {
 
 /** The run pipeline (services/runs/): runs left behind by a previous process are resumed once we serve. */
 async function runs (fastify: FastifyInstance) {
-  const { openai, store, messages, assistants, budgets, tools, config, log, clock, metrics } = fastify
-  const pipeline = createRuns({ openai, store, access: createThreadAccess({ store }), messages, assistants, budgets, tools, config, log, clock, metrics })
+  const { openai, store, messages, assistants, budgets, tools, config, log, clock, metrics, identities, suspensions } = fastify
+  const pipeline = createRuns({ openai, store, access: createThreadAccess({ store }), messages, assistants, budgets, tools, config, log, clock, metrics, identities, suspensions })
   fastify.decorate('runs', pipeline.service)
   fastify.addHook('onReady', async () => { pipeline.start() })
   fastify.addHook('preClose', async () => { await pipeline.close() })
 }
 
-export default fp(runs, { name: 'runs', dependencies: ['openai', 'store', 'messages', 'assistants', 'budgets', 'tools', 'metrics'] })
+export default fp(runs, { name: 'runs', dependencies: ['openai', 'store', 'messages', 'assistants', 'budgets', 'tools', 'metrics', 'identities', 'suspensions'] })

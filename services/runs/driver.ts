@@ -9,6 +9,8 @@ import { StoreUnavailable, isGatewayError } from '../errors.ts'
 import type { Metrics } from '../metrics.ts'
 import { isActiveRunStatus, type AssistantProfile, type RunRecord, type RunStatus, type Store } from '../store/types.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
+import type { UserIdentities } from '../users/identities.ts'
+import type { SuspensionCheck } from '../users/suspensions.ts'
 import type { RunEvents } from './events.ts'
 import type { LeaseKeeper } from './leases.ts'
 import { createMessageRelay, type MessageRelay } from './relay.ts'
@@ -30,6 +32,8 @@ export interface RunDriverDeps {
   log: FastifyBaseLogger
   clock: () => number
   metrics?: Metrics
+  identities: Pick<UserIdentities, 'safetyIdentifier'>
+  suspensions: Pick<SuspensionCheck, 'isSuspended'>
 }
 
 const CANCEL_SETTLE_MS = 10_000
@@ -83,7 +87,7 @@ interface DriveContext {
  * response, never usage counted twice.
  */
 export function createRunDriver (deps: RunDriverDeps) {
-  const { upstream, leases, store, budgets, tools, assistants, events, config, log, clock, metrics } = deps
+  const { upstream, leases, store, budgets, tools, assistants, events, config, log, clock, metrics, identities, suspensions } = deps
   const driving = new Map<string, { stop: AbortController, wake: () => void }>()
   /** Runs kicked here whose driver has not registered yet (it first claims the lease). */
   const starting = new Set<string>()
@@ -208,6 +212,9 @@ export function createRunDriver (deps: RunDriverDeps) {
       return afterResponse(ctx, run, await upstream.retrieve(current, ctx.stop), profile)
     }
 
+    // A run started just before its user was suspended (or resumed after) ends before its next round.
+    if (await suspensions.isSuspended(run.owner)) return finish(ctx, run, 'cancelled')
+
     return startRound(ctx, run, profile, (run.pending_input ?? []) as ResponseInputItem[])
   }
 
@@ -253,9 +260,12 @@ export function createRunDriver (deps: RunDriverDeps) {
     // Each open upstream stream holds a connection and its buffers. Past the limit, runs that no
     // client is streaming are created unstreamed and polled: memory stays bounded however many wait.
     const streamed = run.stream || upstream.openStreams() < config.RUN_MAX_UPSTREAM_STREAMS
+    const safetyIdentifier = await identities.safetyIdentifier(run.owner)
     let created: ResponseStream | Response
     try {
-      created = await upstream.create(roundParams({ run, profile, round, input, tools: toolDefinitions, streamed }), ctx.stop)
+      created = await upstream.create(roundParams({
+        run, profile, round, input, tools: toolDefinitions, streamed, safetyIdentifier, promptCacheShards: config.PROMPT_CACHE_SHARDS
+      }), ctx.stop)
     } catch (err) {
       if (ctx.stop.aborted) throw err
       log.warn({ err, runId: run.id }, 'could not start the upstream response')

@@ -10,6 +10,8 @@ import type { Store } from '../store/types.ts'
 import type { ThreadAccess } from '../threads/access.ts'
 import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
+import type { UserIdentities } from '../users/identities.ts'
+import type { SuspensionCheck } from '../users/suspensions.ts'
 import { createRunDriver } from './driver.ts'
 import { createRunEvents } from './events.ts'
 import { createRunFollowers } from './followers.ts'
@@ -31,6 +33,9 @@ export interface RunsDeps {
   log: FastifyBaseLogger
   clock: () => number
   metrics?: Metrics
+  /** Who a request is for upstream (safety identifiers), and whether its user is suspended. */
+  identities: Pick<UserIdentities, 'safetyIdentifier'>
+  suspensions: Pick<SuspensionCheck, 'isSuspended'>
 }
 
 /**

@@ -77,6 +77,21 @@ export function createRunService (deps: RunServiceDeps) {
     }, null)
   }
 
+  /** Stops a run: the flag stops further rounds, the upstream cancel the current one. Null when it had ended meanwhile. */
+  async function requestCancel (run: RunRecord): Promise<RunRecord | null> {
+    const flagged = await store.updateRun(run.id, { cancel_requested: true, status: 'cancelling' }, null)
+    if (!flagged) return null
+    const current = flagged.response_ids.at(-1)
+    if (current && !flagged.settled_response_ids.includes(current)) {
+      await openai.responses.cancel(current).catch(err => log.warn({ err, runId: run.id }, 'upstream cancel failed; the driver retries'))
+    }
+    driver.wake(run.id)
+    // A paused run is parked without a driver: it needs one now to end.
+    if (run.status === 'requires_action') driver.kick(run.id)
+    else ensureDriven(flagged)
+    return flagged
+  }
+
   /** Waits up to `ms` for the run to end; the run as it is then. */
   async function waitForEnd (runId: string, ms: number, signal?: AbortSignal): Promise<RunRecord | null> {
     return watcher.watch(runId, { until: settled, timeoutMs: ms, signal, onRead: ensureDriven })
@@ -204,17 +219,16 @@ export function createRunService (deps: RunServiceDeps) {
     async cancel (userId: string, threadId: string, runId: string): Promise<RunRecord> {
       const run = await ownedRun(userId, threadId, runId)
       if (!isActiveRunStatus(run.status)) return run
-      const flagged = await store.updateRun(runId, { cancel_requested: true, status: 'cancelling' }, null)
+      const flagged = await requestCancel(run)
       if (!flagged) return (await store.getRun(runId)) ?? run
-      const current = flagged.response_ids.at(-1)
-      if (current && !flagged.settled_response_ids.includes(current)) {
-        await openai.responses.cancel(current).catch(err => log.warn({ err, runId }, 'upstream cancel failed; the driver retries'))
-      }
-      driver.wake(runId)
-      // A paused run is parked without a driver: it needs one now to end.
-      if (run.status === 'requires_action') driver.kick(runId)
-      else ensureDriven(flagged)
       return (await waitForEnd(runId, CANCEL_WAIT_MS)) ?? flagged
+    },
+
+    /** Cancels every active run of the user (a suspension), upstream at once, without waiting for them to end. Returns how many. */
+    async cancelAllOf (userId: string): Promise<number> {
+      const active = await store.listActiveRuns(userId)
+      await Promise.all(active.map(run => requestCancel(run).catch(err => log.warn({ err, runId: run.id }, 'could not cancel a run of a suspended user'))))
+      return active.length
     },
 
     /**

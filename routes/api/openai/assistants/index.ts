@@ -1,15 +1,35 @@
+import { createHash } from 'node:crypto'
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, ListOf, ListQuerySchema, Type, errorResponses } from '../../../../schemas/common.ts'
 import {
   AssistantAdminSchema, AssistantBodySchema, AssistantCreateBodySchema, AssistantDeletedSchema, AssistantIdParamsSchema, AssistantParamsSchema, AssistantPublicSchema,
   AssistantUpdateBodySchema, AssistantViewSchema
 } from '../../../../schemas/assistants.ts'
+import type { ResolvedAssistant } from '../../../../services/assistants/service.ts'
 import { adminView, publicView } from '../../../../services/assistants/views.ts'
+import { canonicalJson } from '../../../../services/store/types.ts'
 import { notFound } from '../../../../services/errors.ts'
+import { pageOf } from '../../../../services/lists.ts'
 
 const tags = ['Assistants']
 
-import { pageOf } from '../../../../services/lists.ts'
+/**
+ * What the audit trail keeps of a profile write: who and when are the entry's; here the fields of the
+ * request (as validated, defaults filled in), the version it made, the settings that spend budget, and a
+ * digest of the whole profile (the prompt itself is not copied into the trail).
+ */
+function auditDetails (saved: ResolvedAssistant, sent: object): Record<string, unknown> {
+  const { profile } = saved
+  return {
+    version: saved.version,
+    fields: Object.keys(sent).sort(),
+    model: profile.model,
+    max_output_tokens: profile.max_output_tokens,
+    daily_token_cap: profile.daily_token_cap,
+    profile_sha256: createHash('sha256').update(canonicalJson(profile)).digest('hex')
+  }
+}
+
 /** Assistants are listed by id, a to z unless asked otherwise (there are few, and their ids are their names). */
 const AssistantListQuerySchema = Type.Object({
   ...ListQuerySchema.properties,
@@ -57,7 +77,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403) }
     }
   }, async function (request) {
-    return adminView(await assistants.create(request.body), tools)
+    const saved = await assistants.create(request.body)
+    await fastify.audit.admin(request, { action: 'assistant.create', target: saved.profile.id, details: auditDetails(saved, request.body) })
+    return adminView(saved, tools)
   })
 
   fastify.post('/:assistantId', {
@@ -71,7 +93,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403, 404) }
     }
   }, async function (request) {
-    return adminView(await assistants.update(request.params.assistantId, request.body), tools)
+    const saved = await assistants.update(request.params.assistantId, request.body)
+    await fastify.audit.admin(request, { action: 'assistant.update', target: saved.profile.id, details: auditDetails(saved, request.body) })
+    return adminView(saved, tools)
   })
 
   fastify.put('/:assistantId', {
@@ -85,7 +109,9 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: AssistantAdminSchema, ...errorResponses(...API_ERRORS, 403) }
     }
   }, async function (request) {
-    return adminView(await assistants.put(request.params.assistantId, request.body), tools)
+    const saved = await assistants.put(request.params.assistantId, request.body)
+    await fastify.audit.admin(request, { action: 'assistant.put', target: saved.profile.id, details: auditDetails(saved, request.body) })
+    return adminView(saved, tools)
   })
 
   fastify.delete('/:assistantId', {
@@ -99,6 +125,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     }
   }, async function (request) {
     await assistants.delete(request.params.assistantId)
+    await fastify.audit.admin(request, { action: 'assistant.delete', target: request.params.assistantId })
     return { id: request.params.assistantId, object: 'assistant.deleted' as const, deleted: true as const }
   })
 }
