@@ -43,6 +43,11 @@ export const ConfigSchema = Type.Object({
   OPENAI_TIMEOUT_MS: Int(100, 600_000, 15_000, 'per-attempt upstream timeout; with OPENAI_MAX_RETRIES a hanging upstream is answered 504 after (retries + 1) × this (about 47 s with the defaults, under a proxy\'s common 60 s)'),
   OPENAI_MAX_RETRIES: Int(0, 10, 2, 'SDK retries on connection errors, 408/409/429/5xx'),
   OWNER_HASH_SALT: OptionalString('salt for the owner hash written into conversation metadata; defaults to one derived from OPENAI_API_KEY', { minLength: 16 }),
+  SAFETY_IDENTIFIER_KEY: OptionalString('key of the safety_identifier sent with every response (HMAC-SHA256 of the user id); defaults to one derived from OWNER_HASH_SALT, else OPENAI_API_KEY — set it, so rotating those keeps identifiers stable', { minLength: 16 }),
+  PROMPT_CACHE_SHARDS: Int(1, 256, 1, 'prompt_cache_key buckets per assistant prefix (users are spread over them); raise it when one assistant gets more than ~15 requests a minute'),
+  OPENAI_WEBHOOK_SECRET: OptionalString('whsec_… secret of the OpenAI webhook endpoint; enables POST /webhooks/openai (404 without it)', { minLength: 16 }),
+  OPENAI_SAFETY_API_KEY: OptionalString('a key with the api.safety.read scope, to read a safety case when a notice carries only its id; without it such notices are recorded as unresolved'),
+  SAFETY_AUTO_SUSPEND: Type.Union([Type.Literal('off'), Type.Literal('deactivation'), Type.Literal('any')], { default: 'deactivation', description: 'suspend a user on an OpenAI safety notice about them: off, deactivation (safety.deactivation_issued), any (warnings too)' }),
 
   // Authentication
   JWT_SECRET: OptionalString('HS256 secret (at least 32 characters); or set JWT_JWKS_URL', { minLength: 32 }),
