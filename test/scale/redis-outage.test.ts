@@ -52,7 +52,7 @@ if (redisOrSkip(t)) {
         const res = await api(gw.url, 'GET', '/health/ready', { user: null, timeoutMs: 5000 }).catch(() => null)
         return res?.status === 200 ? res : null
       }, { timeoutMs: 20_000, intervalMs: 100, message: 'readiness after the restart' })
-      t.same(ready.body, { status: 'ready', store: 'redis' }, 'ready again without a restart')
+      t.same(ready.body, { status: 'ready', store: 'redis', upstream: 'ok' }, 'ready again without a restart')
     }
 
     const list = await api(b.url, 'GET', '/api/openai/threads?order=asc', { user: 'olga' })
