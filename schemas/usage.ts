@@ -8,6 +8,7 @@ const StoredSchema = Type.Object({ count: Type.Integer(), limit: NullableInt })
 const TokensSchema = Type.Object({
   input: Type.Integer(),
   cached: Type.Integer(),
+  cache_write: Type.Integer({ description: 'input tokens written to the prompt cache (priced apart for the models that charge for it)' }),
   output: Type.Integer(),
   reasoning: Type.Integer(),
   total: Type.Integer()
@@ -33,6 +34,7 @@ export const UsageSchema = Type.Object({
 export const TokenUsageSchema = Type.Object({
   input_tokens: Type.Integer(),
   cached_tokens: Type.Integer(),
+  cache_write_tokens: Type.Integer({ description: 'part of input_tokens written to the prompt cache (0 where the model does not report it)' }),
   output_tokens: Type.Integer(),
   reasoning_tokens: Type.Integer(),
   total_tokens: Type.Integer()

@@ -11,6 +11,8 @@ export const BUNDLED_PRICES_FILE = join(import.meta.dirname, '..', 'config', 'pr
 const PriceSchema = Type.Object({
   input: Type.Optional(Type.Number({ minimum: 0 })),
   cached_input: Type.Optional(Type.Number({ minimum: 0 })),
+  /** Input written to the prompt cache, where the model charges for it apart (1.25 × input for GPT-5.6 and later); default: input. */
+  cache_write_input: Type.Optional(Type.Number({ minimum: 0 })),
   output: Type.Optional(Type.Number({ minimum: 0 })),
   audio_per_minute: Type.Optional(Type.Number({ minimum: 0 }))
 }, { additionalProperties: false })
@@ -30,8 +32,10 @@ export function estimateCost (prices: PriceTable, model: string, usage: TokenUsa
   const price = prices.models[model]
   if (!price) return 0
   const perToken = (n: number, usdPerMillion = 0) => n * usdPerMillion / 1_000_000
-  const cost = perToken(usage.input_tokens - usage.cached_tokens, price.input) +
+  // Cached reads and cache writes are parts of input_tokens, each at its own price; the rest at the input price.
+  const cost = perToken(usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens, price.input) +
     perToken(usage.cached_tokens, price.cached_input ?? price.input) +
+    perToken(usage.cache_write_tokens, price.cache_write_input ?? price.input) +
     perToken(usage.output_tokens, price.output) +
     (audioSeconds / 60) * (price.audio_per_minute ?? 0)
   return Math.round(cost * 1e6) / 1e6
@@ -45,7 +49,7 @@ export function budgetDay (ms: number, offsetMinutes: number): { day: string, st
   return { day, startsAt, resetsAt: startsAt + 86_400_000 }
 }
 
-export const ZERO_USAGE: TokenUsage = { input_tokens: 0, cached_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0 }
+export const ZERO_USAGE: TokenUsage = { input_tokens: 0, cached_tokens: 0, cache_write_tokens: 0, output_tokens: 0, reasoning_tokens: 0, total_tokens: 0 }
 
 /**
  * What a refusal by reservations in flight tells the client: retry in seconds (the SDKs retry a 429 whose
@@ -197,6 +201,7 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
       const labels = { assistant: entry.assistant, model: entry.model }
       metrics?.tokens.inc({ ...labels, kind: 'input' }, entry.usage.input_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'cached' }, entry.usage.cached_tokens)
+      metrics?.tokens.inc({ ...labels, kind: 'cache_write' }, entry.usage.cache_write_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'output' }, entry.usage.output_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, entry.usage.reasoning_tokens)
       metrics?.costUsd.inc(labels, row.cost_usd)
@@ -217,7 +222,7 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
         object: 'usage' as const,
         date: day,
         resets_at: Math.floor(resetsAt / 1000),
-        tokens: { input: sum('input_tokens'), cached: sum('cached_tokens'), output: sum('output_tokens'), reasoning: sum('reasoning_tokens'), total: sum('total_tokens') },
+        tokens: { input: sum('input_tokens'), cached: sum('cached_tokens'), cache_write: sum('cache_write_tokens'), output: sum('output_tokens'), reasoning: sum('reasoning_tokens'), total: sum('total_tokens') },
         audio_seconds: sum('audio_seconds'),
         runs: sum('runs'),
         reserved: { tokens: counters.reserved_user_tokens, audio_seconds: counters.reserved_user_audio_seconds },

@@ -10,6 +10,7 @@ export function usageOf (response: Pick<Response, 'usage'>): TokenUsage {
   return {
     input_tokens: u.input_tokens ?? 0,
     cached_tokens: u.input_tokens_details?.cached_tokens ?? 0,
+    cache_write_tokens: u.input_tokens_details?.cache_write_tokens ?? 0,
     output_tokens: u.output_tokens ?? 0,
     reasoning_tokens: u.output_tokens_details?.reasoning_tokens ?? 0,
     total_tokens: u.total_tokens ?? 0
@@ -21,6 +22,8 @@ export function addUsage (a: TokenUsage | null, b: TokenUsage): TokenUsage {
   return {
     input_tokens: base.input_tokens + b.input_tokens,
     cached_tokens: base.cached_tokens + b.cached_tokens,
+    // A run recorded before cache writes were counted has none.
+    cache_write_tokens: (base.cache_write_tokens ?? 0) + b.cache_write_tokens,
     output_tokens: base.output_tokens + b.output_tokens,
     reasoning_tokens: base.reasoning_tokens + b.reasoning_tokens,
     total_tokens: base.total_tokens + b.total_tokens

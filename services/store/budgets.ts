@@ -8,6 +8,7 @@ export type { UsageAmounts } from '../../schemas/usage.ts'
 export const USAGE_FIELDS: Fields<UsageAmounts> = {
   input_tokens: 'value',
   cached_tokens: 'value',
+  cache_write_tokens: 'value',
   output_tokens: 'value',
   reasoning_tokens: 'value',
   total_tokens: 'value',

@@ -1,6 +1,8 @@
 import t from 'tap'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { FastifyInstance } from 'fastify'
-import { build, startSim } from '../helpers/build.ts'
+import { build, startSim, tempDir } from '../helpers/build.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
 import { form } from '../fixtures/form.ts'
 import { wav } from '../fixtures/samples.ts'
@@ -83,4 +85,40 @@ t.test('transcriptions carry no safety identifier: the spec\'s CreateTranscripti
   t.equal(res.statusCode, 200)
   t.equal(sim.counters()['POST /v1/audio/transcriptions'], 1)
   t.same(sim.nonconforming(), [], 'conforming: no safety_identifier, no user field')
+})
+
+t.test('one user\'s first turn writes the profile\'s prefix to the cache, another user\'s reads it; usage and the ledger price both from the table', async t => {
+  const prices = join(tempDir(t), 'prices.json')
+  writeFileSync(prices, JSON.stringify({
+    updated: '2026-12-01',
+    currency: 'USD',
+    models: { 'gpt-4.1': { input: 2, cached_input: 0.5, cache_write_input: 2.5, output: 8 } }
+  }))
+  // A prefix of a few dozen tokens is cached here (OpenAI's minimum is 1024).
+  const sim = await startSim(t, { promptCacheMinTokens: 10 })
+  const app = await build(t, sim, { env: { PRICES_FILE: prices } })
+  const first = await turn(app, 'alice', 'First')
+  const second = await turn(app, 'bob', 'Second')
+  t.equal(first.status, 200)
+  t.equal(second.status, 200)
+  type WireUsage = { input_tokens: number, output_tokens: number, input_tokens_details: { cached_tokens: number, cache_write_tokens: number } }
+  const [written, read] = sim.requestLog().map(e => sim.peek.response(e.response_id!)!.usage as WireUsage)
+  const details = (u: WireUsage | undefined) => u!.input_tokens_details
+  t.ok(details(written).cache_write_tokens > 0 && details(written).cached_tokens === 0, 'alice\'s turn wrote the prefix')
+  t.equal(details(read).cached_tokens, details(written).cache_write_tokens, 'bob\'s read it: the key is the profile\'s, not the user\'s')
+
+  const cost = (u: WireUsage | undefined) => {
+    const d = details(u)
+    return ((u!.input_tokens - d.cached_tokens - d.cache_write_tokens) * 2 + d.cached_tokens * 0.5 + d.cache_write_tokens * 2.5 + u!.output_tokens * 8) / 1e6
+  }
+  const report = (await app.inject({ url: '/api/openai/admin/usage', headers: bearer(adminToken()) })).json()
+  const of = (user: string) => report.users.find((u: { user: string }) => u.user === user)
+  t.match(of('alice'), { cache_write_tokens: details(written).cache_write_tokens, cached_tokens: 0 })
+  t.match(of('bob'), { cached_tokens: details(read).cached_tokens, cache_write_tokens: 0 })
+  t.equal(of('alice').cost_usd, Math.round(cost(written) * 1e6) / 1e6, 'a cache write at cache_write_input')
+  t.equal(of('bob').cost_usd, Math.round(cost(read) * 1e6) / 1e6, 'a cached read at cached_input')
+  t.ok(of('bob').cost_usd < of('alice').cost_usd)
+  const usage = (await app.inject({ url: '/api/openai/usage', headers: bearer(userToken('alice')) })).json()
+  t.match(usage.tokens, { cached: 0, cache_write: details(written).cache_write_tokens })
+  t.same(sim.nonconforming(), [])
 })

@@ -68,7 +68,7 @@ if (redisOrSkip(t)) {
     await store.lockThread('k', 'h', 5000)
     await store.reserveBudget({ id: 'r1', day: '2030-01-01', user: 'alice', assistant: 'curator', tokens: 5, audio_seconds: 0, expires_at: Date.now() + 1000 },
       { userTokens: 0, globalTokens: 0, userAudioSeconds: 0, assistantTokens: 0 })
-    await store.recordUsage('u1', { day: '2030-01-01', user: 'alice', assistant: 'curator', model: 'm', input_tokens: 1, cached_tokens: 0, output_tokens: 1, reasoning_tokens: 0, total_tokens: 2, audio_seconds: 0, runs: 1, cost_usd: 0 })
+    await store.recordUsage('u1', { day: '2030-01-01', user: 'alice', assistant: 'curator', model: 'm', input_tokens: 1, cached_tokens: 0, cache_write_tokens: 0, output_tokens: 1, reasoning_tokens: 0, total_tokens: 2, audio_seconds: 0, runs: 1, cost_usd: 0 })
     // The change feed's channel is under the prefix too, and createRun publishes on it from its script.
     const listener = new Redis(redis.url)
     t.teardown(() => listener.quit())

@@ -206,7 +206,8 @@ export function redisBudgets (ctx: RedisContext): BudgetStore {
           let row = byRow.get(rowKey)
           if (!row) {
             const [assistant, model] = JSON.parse(rowKey) as [string, string]
-            row = { day, user: flat[i] as string, assistant, model }
+            // An amount added after a row was first written (cache_write_tokens) reads 0 until it is counted.
+            row = { day, user: flat[i] as string, assistant, model, ...Object.fromEntries(USAGE_AMOUNTS.map(f => [f, 0])) }
             byRow.set(rowKey, row)
           }
           row[fields[j].slice(split + 1)] = Number(fields[j + 1])

@@ -264,6 +264,14 @@ export const MIGRATIONS: readonly Migration[] = [
         hash TEXT NOT NULL
       );
     `
+  },
+  {
+    version: 7,
+    name: 'cache writes in the usage ledger',
+    // Input written to the prompt cache, priced apart for the models that charge for it; rows from before wrote none.
+    sql: `
+      ALTER TABLE usage_ledger ADD COLUMN cache_write_tokens REAL NOT NULL DEFAULT 0;
+    `
   }
 ]
 

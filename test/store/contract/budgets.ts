@@ -177,7 +177,7 @@ export function budgetsContract (tap: Test, setup: Setup): void {
 
   tap.test('budgets: recordUsage and the ledger', async t => {
     const { store } = await setup(t)
-    const one = usage({ input_tokens: 10, cached_tokens: 4, output_tokens: 5, reasoning_tokens: 2, total_tokens: 15, runs: 1, cost_usd: 0.5 })
+    const one = usage({ input_tokens: 10, cached_tokens: 4, cache_write_tokens: 3, output_tokens: 5, reasoning_tokens: 2, total_tokens: 15, runs: 1, cost_usd: 0.5 })
     t.equal(await store.recordUsage('resp_1', one), true)
     t.equal(await store.recordUsage('resp_1', one), false, 'idempotent per usage id')
     t.equal(await store.recordUsage('resp_2', one), true)
@@ -187,7 +187,7 @@ export function budgetsContract (tap: Test, setup: Setup): void {
     const audio = usage({ assistant: 'transcription', model: 'whisper-test', audio_seconds: 12.5, runs: 0, cost_usd: 0.01 })
     t.equal(await store.recordUsage('tr_1', audio), true)
 
-    const doubled = { ...one, input_tokens: 20, cached_tokens: 8, output_tokens: 10, reasoning_tokens: 4, total_tokens: 30, runs: 2, cost_usd: 1 }
+    const doubled = { ...one, input_tokens: 20, cached_tokens: 8, cache_write_tokens: 6, output_tokens: 10, reasoning_tokens: 4, total_tokens: 30, runs: 2, cost_usd: 1 }
     const key = (r: LedgerRow) => `${r.user}/${r.assistant}/${r.model}`
     const sorted = (rows: LedgerRow[]) => [...rows].sort((a, b) => key(a).localeCompare(key(b)))
     t.same(sorted(await store.usageLedger(DAY)), sorted([doubled, { ...one, model: 'gpt-other' }, audio, { ...one, user: 'bob' }]),

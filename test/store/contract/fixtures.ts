@@ -120,6 +120,7 @@ export const usage = (extra: Partial<LedgerRow> = {}): LedgerRow => ({
   model: 'gpt-test',
   input_tokens: 0,
   cached_tokens: 0,
+  cache_write_tokens: 0,
   output_tokens: 0,
   reasoning_tokens: 0,
   total_tokens: 0,

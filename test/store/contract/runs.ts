@@ -15,7 +15,7 @@ export function runsContract (tap: Test, setup: Setup): void {
       stream: true,
       response_ids: ['resp_1', 'resp_2'],
       settled_response_ids: ['resp_1'],
-      usage: { input_tokens: 10, cached_tokens: 2, output_tokens: 5, reasoning_tokens: 1, total_tokens: 15 },
+      usage: { input_tokens: 10, cached_tokens: 2, cache_write_tokens: 0, output_tokens: 5, reasoning_tokens: 1, total_tokens: 15 },
       last_error: { code: 'x', message: 'y' },
       incomplete_details: { reason: 'max_output_tokens' },
       tool_rounds: 2,
