@@ -207,6 +207,8 @@ export function createClient (gatewayUrl: string, token: string) {
       yield * runEvents(await call('POST', `/threads/${id(threadId)}/runs/${id(runId)}/submit_tool_outputs`, { tool_outputs: outputs, stream: true }, SSE))
     },
 
+    cancelRun: (threadId: string, runId: string) => json<Run>('POST', `/threads/${id(threadId)}/runs/${id(runId)}/cancel`),
+
     /** The thread's latest run, if any. */
     lastRun: async (threadId: string): Promise<Run | null> =>
       (await json<List<Run>>('GET', `/threads/${id(threadId)}/runs?limit=1`)).data[0] ?? null,

@@ -358,6 +358,9 @@ async function answer (thread: string, message: NewMessage | null, onStarted: ()
     }
   } catch (err) {
     setStatus(thread, '')
+    // Outputs refused (a rate limit, say): the paused run would hold the thread until it expires. Cancelled,
+    // the thread is free, and the question can be answered again.
+    if (turn.run?.status === 'requires_action') turn.run = await client!.cancelRun(thread, turn.run.id).catch(() => turn.run)
     throw err
   } finally {
     answering = false
@@ -374,7 +377,7 @@ async function answer (thread: string, message: NewMessage | null, onStarted: ()
 
 /**
  * Reads one stream of the run; the run as its last event left it, or null when the stream broke off first.
- * Until the run exists a failure is a refusal, and thrown.
+ * A refusal (of the run, or of its tool outputs) is thrown.
  */
 async function follow (turn: Turn, events: AsyncGenerator<RunStreamEvent>, onStarted: () => void): Promise<Run | null> {
   let ended = false
@@ -395,7 +398,8 @@ async function follow (turn: Turn, events: AsyncGenerator<RunStreamEvent>, onSta
       if (threadId === turn.thread) show(turn, event) // the user may have moved on; the answer still lands in its thread
     }
   } catch (err) {
-    if (turn.runId === null) throw err // the run never started; otherwise the stream broke off
+    // Refused (an answer with an error status), or the run never started: an error. Otherwise the stream broke off.
+    if (turn.runId === null || (err instanceof ApiError && err.status > 0)) throw err
   }
   if (turn.error) throw turn.error
   return ended && turn.run ? turn.run : null
