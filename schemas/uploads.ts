@@ -9,9 +9,9 @@ const Binary = (description: string) => Type.String({ format: 'binary', descript
 
 /** Text fields of a transcription upload (multipart values arrive as strings and are coerced). */
 export const TranscriptionFieldsSchema = Type.Object({
-  language: Type.Optional(Type.String({ format: ISO_639_1_FORMAT, description: 'ISO-639-1 code of the spoken language, lower case, e.g. "ru"' })),
+  language: Type.Optional(Type.String({ format: ISO_639_1_FORMAT, examples: ['ru'], description: 'ISO-639-1 code of the spoken language, lower case, e.g. "ru"' })),
   prompt: Type.Optional(Type.String({ maxLength: PROMPT_MAX_CHARS, description: `style or vocabulary hint (at most ${PROMPT_MAX_CHARS} characters)` })),
-  duration: Type.Optional(Type.Number({ minimum: 0, maximum: DURATION_MAX_SECONDS, description: 'length of the recording in seconds, as the client measured it; echoed back and used for the audio budget' })),
+  duration: Type.Optional(Type.Number({ minimum: 0, maximum: DURATION_MAX_SECONDS, examples: [4.2], description: 'length of the recording in seconds, as the client measured it; echoed back and used for the audio budget (leave it out to have the gateway measure it)' })),
   response_format: Type.Enum(['json', 'text', 'verbose_json'], { default: 'json', description: 'json (default), text (text/plain), or verbose_json (json with duration, language and the segments known)' }),
   // What the official SDKs send as a matter of course: accepted, never a 400.
   model: Type.Optional(Type.String({ minLength: 1, maxLength: 128, description: 'a model of the allow-list (TRANSCRIPTION_MODELS) is used; any other is answered by the configured model, and the answer says which' })),

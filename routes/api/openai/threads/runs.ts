@@ -194,7 +194,8 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   })
 
   fastify.post('/:threadId/runs/:runId/submit_tool_outputs', {
-    config: { idempotent: true, rateBucket: 'runs' },
+    // The second half of a turn that started a run: not another run (only the general per-user limit applies).
+    config: { idempotent: true },
     schema: {
       tags,
       operationId: 'submitToolOutputs',
