@@ -34,6 +34,26 @@ export const ResponseFormatSchema = Type.Union([
 ], { description: 'auto (plain text), text, json_object, or json_schema with a JSON Schema' })
 export type ResponseFormat = Static<typeof ResponseFormatSchema>
 
+/**
+ * How a profile bounds what a long thread costs per turn (turn 100 re-reads turns 1–99 unless told not to).
+ * Without a policy a run sends neither truncation nor compaction: today's behaviour.
+ */
+export const ContextPolicySchema = Type.Object({
+  truncation: Type.Union([Type.Literal('disabled'), Type.Literal('auto')], {
+    default: 'disabled',
+    description: 'upstream truncation: auto drops the oldest items when the context overflows the model\'s window, instead of failing the run'
+  }),
+  compact_threshold: Type.Union([Type.Integer({ minimum: 1000, maximum: 10_000_000 }), Type.Null()], {
+    default: null,
+    description: 'upstream compaction (context_management) once the context exceeds this many tokens: the items before the current turn become one compaction item'
+  }),
+  max_input_tokens: Type.Union([Type.Integer({ minimum: 1000, maximum: 10_000_000 }), Type.Null()], {
+    default: null,
+    description: 'a cap on the input a turn reads, on every thread of the profile: compaction at the cap (or the lower compact_threshold); budget reservations assume no more than the cap, or the turn\'s own new input when that is larger'
+  })
+}, { additionalProperties: false })
+export type ContextPolicy = Static<typeof ContextPolicySchema>
+
 /** What an admin sends to PUT /assistants/:id (and what each profile of the agents file holds). */
 export const AssistantBodySchema = Type.Object({
   name: Type.String({ minLength: 1, maxLength: 128 }),
@@ -51,6 +71,7 @@ export const AssistantBodySchema = Type.Object({
   accepts_additional_instructions: Type.Boolean({ default: false, description: 'whether a run may add additional_instructions to the profile\'s' }),
   show_tool_outputs: Type.Boolean({ default: false, description: 'whether run steps show server-side tools\' outputs to the user (a webhook\'s answer may hold data the user should not read verbatim)' }),
   response_format: Type.Union([ResponseFormatSchema, Type.Null()], { default: null, description: 'the text format runs answer in unless a run sets one; null = auto' }),
+  context_policy: Type.Optional(ContextPolicySchema),
   metadata: Type.Optional(MetadataSchema)
 }, { additionalProperties: false })
 export type AssistantBody = Static<typeof AssistantBodySchema>
@@ -125,6 +146,7 @@ export const AssistantAdminSchema = Type.Object({
   show_tool_outputs: Type.Boolean(),
   max_output_tokens: Type.Integer(),
   daily_token_cap: Type.Integer(),
+  context_policy: Type.Union([ContextPolicySchema, Type.Null()], { description: 'null: no truncation, no compaction (the thread is read whole)' }),
   version: Type.Integer(),
   updated_at: Type.Union([UnixTimeSchema, Type.Null()], { description: 'null for a profile from the agents file never edited' })
 })
@@ -176,7 +198,8 @@ export const AssistantCreateBodySchema = Type.Object({
   daily_token_cap: Type.Optional(AssistantBodySchema.properties.daily_token_cap),
   accepts_sampling: Type.Optional(Type.Boolean()),
   accepts_additional_instructions: Type.Optional(Type.Boolean()),
-  show_tool_outputs: Type.Optional(Type.Boolean())
+  show_tool_outputs: Type.Optional(Type.Boolean()),
+  context_policy: Type.Optional(Type.Union([ContextPolicySchema, Type.Null()]))
 }, { additionalProperties: false })
 export type AssistantCreateBody = Static<typeof AssistantCreateBodySchema>
 

@@ -1,5 +1,5 @@
 import { Type, type Static, AssistantIdSchema, ErrorSchema, MetadataSchema, OpaqueIdSchema, UnixTimeSchema } from './common.ts'
-import { AssistantAliasSchema, AssistantToolSchema, ResponseFormatSchema } from './assistants.ts'
+import { AssistantAliasSchema, AssistantToolSchema, ContextPolicySchema, ResponseFormatSchema } from './assistants.ts'
 import { AttachmentSchema, CreateThreadBodySchema, MessageContentSchema } from './threads.ts'
 
 const NullableTime = Type.Union([UnixTimeSchema, Type.Null()])
@@ -69,7 +69,10 @@ export const RunSchema = Type.Object({
   parallel_tool_calls: Type.Boolean(),
   response_format: Type.Union([ResponseFormatSchema, Type.Null()]),
   tool_choice: Type.Union([ToolChoiceSchema, Type.Null()]),
-  truncation_strategy: Type.Union([TruncationStrategySchema, Type.Null()])
+  truncation_strategy: Type.Union([TruncationStrategySchema, Type.Null()]),
+  context_policy: Type.Union([ContextPolicySchema, Type.Null()], {
+    description: 'the assistant\'s context policy as this run applies it (upstream truncation, compaction threshold, per-turn input cap); null: the thread is read whole'
+  })
 })
 export type Run = Static<typeof RunSchema>
 

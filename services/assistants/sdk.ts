@@ -57,6 +57,7 @@ export function profileFromSdk (id: string, body: AssistantUpdateBody, current: 
     accepts_additional_instructions: body.accepts_additional_instructions ?? current?.accepts_additional_instructions ?? false,
     show_tool_outputs: body.show_tool_outputs ?? current?.show_tool_outputs ?? false,
     response_format: keep('response_format', null),
+    ...(body.context_policy !== undefined ? (body.context_policy === null ? {} : { context_policy: body.context_policy }) : (current?.context_policy ? { context_policy: current.context_policy } : {})),
     metadata: body.metadata === undefined ? current?.metadata ?? {} : body.metadata ?? {}
   }
 }

@@ -42,6 +42,7 @@ export function adminView (assistant: ResolvedAssistant, tools: ToolRegistry) {
     show_tool_outputs: profile.show_tool_outputs,
     max_output_tokens: profile.max_output_tokens,
     daily_token_cap: profile.daily_token_cap,
+    context_policy: profile.context_policy ?? null,
     version: assistant.version,
     updated_at: assistant.updated_at
   }

@@ -2,6 +2,7 @@ import OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Response, ResponseFunctionToolCall, ResponseInputItem } from 'openai/resources/responses/responses'
 import type { RequiredAction } from '../../schemas/runs.ts'
+import type { TokenUsage } from '../../schemas/usage.ts'
 import type { AssistantService } from '../assistants/service.ts'
 import type { BudgetService } from '../budget-service.ts'
 import type { Config } from '../config.ts'
@@ -17,7 +18,7 @@ import { createMessageRelay, type MessageRelay } from './relay.ts'
 import { roundParams, roundTools } from './round-params.ts'
 import { callsDeltaEvent, completeCalls, endSteps, mergeSteps, openCallsStep, responseSteps, stepEvent } from './steps.ts'
 import { sleep, type ResponseStream, type UpstreamResponses } from './upstream.ts'
-import { addUsage, estimateInputTokens, usageOf } from './usage.ts'
+import { addUsage, compactionBound, estimateInputTokens, usageOf } from './usage.ts'
 import { toRunView } from './views.ts'
 
 export interface RunDriverDeps {
@@ -226,7 +227,8 @@ export function createRunDriver (deps: RunDriverDeps) {
         id: reservationId,
         user: run.owner,
         assistant: run.assistant_type,
-        tokens: estimateInputTokens(thread?.token_estimate ?? 0, profile, toolChars, input) + (run.max_output_tokens ?? profile.max_output_tokens),
+        tokens: estimateInputTokens(thread?.token_estimate ?? 0, profile, toolChars, input, compactionBound(run.context_policy, thread?.turn_tokens ?? null)) +
+          (run.max_output_tokens ?? profile.max_output_tokens),
         assistantCap: profile.daily_token_cap,
         expiresAt: run.deadline_at + 60_000
       }, { waitMs: Math.max(0, run.deadline_at - clock()), signal: ctx.stop })
@@ -328,13 +330,13 @@ export function createRunDriver (deps: RunDriverDeps) {
       })))
     }
     ctx.messages.finish(run, response)
-    // The conversation now holds this response's input and output: the next one reads about that much.
-    await store.updateThread(run.thread_id, { token_estimate: usage.input_tokens + usage.output_tokens })
     // A response that ended without being kept (failed, cancelled) did not add its input to the conversation:
     // its tool outputs stay pending, for the run's end to hand them over so no call is left unanswered.
     const kept = response.status === 'completed' || response.status === 'incomplete'
-    const answered = kept ? completeOpenCalls(ctx, run, profile) : run.steps
     const calls = response.status === 'completed' ? functionCalls(response) : []
+    // The conversation now holds this response's input and output: the next one reads about that much.
+    await store.updateThread(run.thread_id, { token_estimate: usage.input_tokens + usage.output_tokens, ...(kept ? { turn_tokens: await turnAfter(run, usage, calls.length > 0) } : {}) })
+    const answered = kept ? completeOpenCalls(ctx, run, profile) : run.steps
     return update(ctx, {
       usage: addUsage(run.usage, usage),
       settled_response_ids: [...run.settled_response_ids, response.id],
@@ -342,6 +344,16 @@ export function createRunDriver (deps: RunDriverDeps) {
       ...(kept ? { pending_input: null } : {}),
       steps: mergeSteps(answered, responseSteps(response, calls, now))
     })
+  }
+
+  /**
+   * The thread's current turn once a kept response is settled: an answer ends it; a round of calls
+   * continues it with the round's input (the previous calls' outputs) and its output (the calls).
+   */
+  async function turnAfter (run: RunRecord, usage: TokenUsage, continues: boolean): Promise<number | null> {
+    if (!continues) return 0
+    const turn = (await store.getThread(run.thread_id))?.turn_tokens ?? null
+    return turn === null ? null : turn + Math.ceil(Buffer.byteLength(JSON.stringify(run.pending_input ?? []), 'utf8') / 2) + usage.output_tokens
   }
 
   /** The round's calls step, completed with the outputs the conversation now holds (a server tool's only if the profile shows them). */

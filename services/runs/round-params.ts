@@ -4,6 +4,7 @@ import type { AssistantProfile, RunRecord } from '../store/types.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import type { ResponseFormat } from '../../schemas/assistants.ts'
 import type { ToolChoice } from '../../schemas/runs.ts'
+import { compactionThreshold } from './context.ts'
 
 export interface RoundInput {
   run: RunRecord
@@ -64,7 +65,8 @@ function toolChoice (choice: ToolChoice): ToolChoiceOptions | ToolChoiceFunction
 export function roundParams ({ run, profile, round, input, tools, streamed, safetyIdentifier, promptCacheShards }: RoundInput): ResponseCreateParamsBase {
   const text = textFormat(run.response_format)
   // The Responses API has no prompt-token cap: a cap, like truncation_strategy, means "cut the thread to fit".
-  const truncate = run.truncation_strategy !== null || run.max_prompt_tokens !== null
+  const truncate = run.truncation_strategy !== null || run.max_prompt_tokens !== null || run.context_policy?.truncation === 'auto'
+  const compactAt = compactionThreshold(run.context_policy)
   const instructions = run.additional_instructions ? `${profile.instructions}\n\n${run.additional_instructions}` : profile.instructions
   return {
     model: profile.model,
@@ -76,6 +78,8 @@ export function roundParams ({ run, profile, round, input, tools, streamed, safe
       : {}),
     ...(text ? { text } : {}),
     ...(truncate ? { truncation: 'auto' as const } : {}),
+    // The profile's context policy: older items become one compaction item once the context passes the threshold.
+    ...(compactAt !== null ? { context_management: [{ type: 'compaction', compact_threshold: compactAt }] } : {}),
     max_output_tokens: run.max_output_tokens ?? profile.max_output_tokens,
     ...(run.temperature !== null ? { temperature: run.temperature } : {}),
     ...(run.top_p !== null ? { top_p: run.top_p } : {}),

@@ -12,11 +12,12 @@ import type { RunDriver } from './driver.ts'
 import type { RunsDeps } from './index.ts'
 import type { RunEvents } from './events.ts'
 import type { RunFollowers } from './followers.ts'
+import { appliedContextPolicy } from './context.ts'
 import type { RunRequest } from './request.ts'
 import { roundTools } from './round-params.ts'
 import type { RunEventSource } from './sse.ts'
 import { toStepView } from './steps.ts'
-import { estimateInputTokens } from './usage.ts'
+import { compactionBound, estimateInputTokens } from './usage.ts'
 import type { RunWatcher } from './watch.ts'
 import { toRunView } from './views.ts'
 
@@ -125,11 +126,13 @@ export function createRunService (deps: RunServiceDeps) {
       const addedTokens = added.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0)
       const id = newId('run')
       const reservationId = `${id}:r0`
+      const contextPolicy = appliedContextPolicy(profile)
       await budgets.reserveTokens({
         id: reservationId,
         user: userId,
         assistant: profile.id,
-        tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(roundTools(profile, tools)).length, []) + maxOutput,
+        tokens: estimateInputTokens(thread.token_estimate + addedTokens, profile, JSON.stringify(roundTools(profile, tools)).length, [],
+          compactionBound(contextPolicy, thread.turn_tokens === null ? null : thread.turn_tokens + addedTokens)) + maxOutput,
         assistantCap: profile.daily_token_cap,
         expiresAt: clock() + threadLockTtlMs
       }, budgetWait)
@@ -160,7 +163,8 @@ export function createRunService (deps: RunServiceDeps) {
         response_format: request.response_format ?? profile.response_format,
         tool_choice: choice ?? null,
         parallel_tool_calls: request.parallel_tool_calls ?? true,
-        additional_instructions: request.additional_instructions ?? null
+        additional_instructions: request.additional_instructions ?? null,
+        context_policy: contextPolicy
       })
       let created
       try {

@@ -2,6 +2,8 @@ import type { Response } from 'openai/resources/responses/responses'
 import { ZERO_USAGE } from '../budget-service.ts'
 import type { TokenUsage } from '../../schemas/usage.ts'
 import type { AssistantProfile } from '../store/types.ts'
+import type { ContextPolicy } from '../../schemas/assistants.ts'
+import { COMPACTION_ALLOWANCE_TOKENS, compactionThreshold } from './context.ts'
 
 /** The usage of an upstream response in the ledger's terms (zero while it has none). */
 export function usageOf (response: Pick<Response, 'usage'>): TokenUsage {
@@ -30,8 +32,25 @@ export function addUsage (a: TokenUsage | null, b: TokenUsage): TokenUsage {
   }
 }
 
-/** Upper estimate of the input of a round: the thread so far, the instructions and tools, the new input. */
-export function estimateInputTokens (threadEstimate: number, profile: AssistantProfile, toolChars: number, input: unknown[]): number {
+/** With compaction: its threshold, and the current turn (what compaction keeps), when the thread knows it. */
+export interface CompactionBound { threshold: number, turnTokens: number | null }
+
+/** The bound a run's context policy puts on its rounds' input, given the thread's current turn. */
+export function compactionBound (policy: ContextPolicy | null, turnTokens: number | null): CompactionBound | null {
+  const threshold = compactionThreshold(policy)
+  return threshold === null ? null : { threshold, turnTokens }
+}
+
+/**
+ * Upper estimate of the input of a round: the thread so far, the instructions and tools, the new input.
+ * With compaction the round reads at most the threshold, or — when it compacts — the instructions and
+ * tools, one compaction item and the current turn; the estimate follows, never below what it may read.
+ */
+export function estimateInputTokens (threadEstimate: number, profile: AssistantProfile, toolChars: number, input: unknown[], compaction: CompactionBound | null = null): number {
   // UTF-8 bytes, like estimateTokens; the tool definitions are ASCII JSON.
-  return threadEstimate + Math.ceil((Buffer.byteLength(profile.instructions, 'utf8') + toolChars + Buffer.byteLength(JSON.stringify(input), 'utf8')) / 2) + 64
+  const prefix = Math.ceil((Buffer.byteLength(profile.instructions, 'utf8') + toolChars) / 2) + 64
+  const added = Math.ceil(Buffer.byteLength(JSON.stringify(input), 'utf8') / 2)
+  const whole = threadEstimate + prefix + added
+  if (compaction === null || compaction.turnTokens === null) return whole
+  return Math.min(whole, Math.max(compaction.threshold, prefix + COMPACTION_ALLOWANCE_TOKENS + compaction.turnTokens + added))
 }

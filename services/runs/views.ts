@@ -44,7 +44,9 @@ export function toRunView (run: RunRecord, instructions: string | null = null): 
     parallel_tool_calls: run.parallel_tool_calls ?? true,
     response_format: run.response_format,
     tool_choice: run.tool_choice,
-    truncation_strategy: run.truncation_strategy
+    // A profile that truncates shows it the way the Assistants API did, unless the run asked for its own.
+    truncation_strategy: run.truncation_strategy ?? (run.context_policy?.truncation === 'auto' ? { type: 'auto', last_messages: null } : null),
+    context_policy: run.context_policy ?? null
   }
 }
 

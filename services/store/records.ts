@@ -38,6 +38,7 @@ export function newRunRecord (fields: NewRunFields): RunRecord {
     required_action: null,
     expires_at: null,
     steps: [],
+    context_policy: null,
     ...fields
   }
 }

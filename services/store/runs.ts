@@ -1,6 +1,6 @@
 import { fieldNames, type Fields } from './fields.ts'
 import type { Page, PageQuery } from './page.ts'
-import type { AssistantTool, ResponseFormat } from '../../schemas/assistants.ts'
+import type { AssistantTool, ContextPolicy, ResponseFormat } from '../../schemas/assistants.ts'
 import type { RequiredAction, RunStatus, ToolChoice, TruncationStrategy } from '../../schemas/runs.ts'
 import type { TokenUsage } from '../../schemas/usage.ts'
 
@@ -76,6 +76,8 @@ export interface RunRecord {
   expires_at: number | null
   /** The run's steps so far (null on runs from before steps were kept). */
   steps: RunStepRecord[] | null
+  /** The profile's context policy as the run applies it (truncation, compaction); null: none, the thread is read whole. */
+  context_policy: ContextPolicy | null
 }
 
 /** A run step as the run keeps it; the Assistants API's RunStep object is built from it (runs/views.ts). */
@@ -139,7 +141,8 @@ export const RUN_FIELDS: Fields<RunRecord> = {
   additional_instructions: 'value',
   required_action: 'json',
   expires_at: 'value',
-  steps: 'json'
+  steps: 'json',
+  context_policy: 'json'
 }
 
 /**

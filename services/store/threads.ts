@@ -12,6 +12,12 @@ export interface ThreadRecord {
   /** Upper estimate of the input tokens the thread's next response reads (budget reservations). */
   token_estimate: number
   /**
+   * Upper estimate of the current turn: what was added since the last response that ended a turn (the
+   * new messages, and the tool rounds of a run in progress). Compaction keeps the turn and replaces what
+   * is before it, so with a compaction threshold it bounds what a response reads. Null on threads from before.
+   */
+  turn_tokens: number | null
+  /**
    * Bumped by every updateThread. Every write to the conversation goes through the gateway and updates
    * the thread, so an unchanged revision means unchanged messages (what the message cache relies on).
    */
@@ -26,11 +32,12 @@ export const THREAD_FIELDS: Fields<ThreadRecord> = {
   created_at: 'value',
   updated_at: 'value',
   token_estimate: 'value',
+  turn_tokens: 'value',
   revision: 'value'
 }
 
 /** What updateThread may change; `revision` is the store's to bump. */
-const THREAD_PATCH_FIELDS = ['title', 'metadata', 'updated_at', 'token_estimate'] as const
+const THREAD_PATCH_FIELDS = ['title', 'metadata', 'updated_at', 'token_estimate', 'turn_tokens'] as const
 export type ThreadPatch = Partial<Pick<ThreadRecord, typeof THREAD_PATCH_FIELDS[number]>>
 
 /** The part of a patch updateThread applies: the fields it may change that the patch gives (null is a value). */

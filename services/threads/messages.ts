@@ -64,7 +64,11 @@ export function createMessageService ({ openai, store, access, config, clock }: 
   async function touched (threadId: string, addedTokens = 0): Promise<void> {
     const current = await store.getThread(threadId)
     if (!current) return
-    await store.updateThread(threadId, { token_estimate: current.token_estimate + addedTokens, updated_at: nowSeconds() })
+    await store.updateThread(threadId, {
+      token_estimate: current.token_estimate + addedTokens,
+      turn_tokens: current.turn_tokens === null ? null : current.turn_tokens + addedTokens,
+      updated_at: nowSeconds()
+    })
   }
 
   /**

@@ -72,6 +72,8 @@ export function createThreadService ({ openai, store, access, config, log, clock
         created_at: now,
         updated_at: now,
         token_estimate: messages.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0),
+        // The first messages are all the first turn.
+        turn_tokens: messages.reduce((n, m) => n + estimateTokens(m.content, messageFileIds(m).length), 0),
         revision: 0
       }
       if (!await store.createThread(record, cap)) {

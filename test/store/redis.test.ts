@@ -61,8 +61,8 @@ if (redisOrSkip(t)) {
     const keyPrefix = `ns-${randomBytes(4).toString('hex')}:`
     const store = await createRedisStore({ url: redis.url, keyPrefix })
     t.teardown(() => store.close())
-    await store.createThread({ id: 'th_1', owner: 'a:b', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
-    await store.createThread({ id: 'th_2', owner: 'a', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
+    await store.createThread({ id: 'th_1', owner: 'a:b', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, turn_tokens: 0, revision: 0 })
+    await store.createThread({ id: 'th_2', owner: 'a', title: null, metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, turn_tokens: 0, revision: 0 })
     t.same((await store.listThreads('a', { limit: 10, order: 'asc' })).data.map(x => x.id), ['th_2'], 'an owner containing ":" is no other owner')
     await store.claimIdempotency('alice', 'k1', 'fp', 60_000, 10_000)
     await store.lockThread('k', 'h', 5000)
@@ -104,7 +104,7 @@ if (redisOrSkip(t)) {
     const own = await startRedis(t, { appendonly: true })
     const store = await createRedisStore({ url: own.url })
     t.teardown(() => store.close())
-    await store.createThread({ id: 'th_1', owner: 'alice', title: 'kept', metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
+    await store.createThread({ id: 'th_1', owner: 'alice', title: 'kept', metadata: {}, created_at: 1, updated_at: 1, token_estimate: 0, turn_tokens: 0, revision: 0 })
     t.same(await store.createRun(run('run_1', 'th_1'), { maxActivePerUser: 5, threadLockTtlMs: 60_000 }), { ok: true })
 
     await own.stop()

@@ -26,7 +26,7 @@ const userVersion = (db: DatabaseSync) => Number(db.prepare('PRAGMA user_version
 const tableExists = (db: DatabaseSync, name: string) =>
   db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name) !== undefined
 
-const thread = (id: string) => ({ id, owner: 'alice', title: null, metadata: { a: 'b' }, created_at: 1, updated_at: 1, token_estimate: 0, revision: 0 })
+const thread = (id: string) => ({ id, owner: 'alice', title: null, metadata: { a: 'b' }, created_at: 1, updated_at: 1, token_estimate: 0, turn_tokens: 0, revision: 0 })
 
 storeContract(t, 'sqlite', async ({ clock, log }) => {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-store-'))

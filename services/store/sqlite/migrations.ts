@@ -272,6 +272,15 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE usage_ledger ADD COLUMN cache_write_tokens REAL NOT NULL DEFAULT 0;
     `
+  },
+  {
+    version: 8,
+    name: 'context policy: the run\'s applied policy, the thread\'s current turn',
+    // NULL on rows from before: no policy applied; the turn unknown (the budget then assumes the whole thread).
+    sql: `
+      ALTER TABLE runs ADD COLUMN context_policy TEXT;
+      ALTER TABLE threads ADD COLUMN turn_tokens INTEGER;
+    `
   }
 ]
 

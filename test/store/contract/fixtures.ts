@@ -68,7 +68,7 @@ export class FakeClock {
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 export const thread = (id: string, owner: string, createdAt: number, extra: Partial<ThreadRecord> = {}): ThreadRecord => ({
-  id, owner, title: null, metadata: {}, created_at: createdAt, updated_at: createdAt, token_estimate: 0, revision: 0, ...extra
+  id, owner, title: null, metadata: {}, created_at: createdAt, updated_at: createdAt, token_estimate: 0, turn_tokens: 0, revision: 0, ...extra
 })
 
 export const makeRun = (id: string, threadId: string, owner: string, extra: Partial<RunRecord> = {}): RunRecord => newRunRecord({

@@ -59,7 +59,8 @@ export function recordsContract (tap: Test, setup: Setup): void {
       additional_instructions: 'Be brief.',
       required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'page_url', arguments: '{}' } }] } },
       expires_at: 1234,
-      steps: [{ id: 'step_1', type: 'tool_calls', status: 'in_progress', created_at: 12, ended_at: null, message_id: null, tool_calls: [{ id: 'call_1', name: 'page_url', arguments: '{}', output: null }], usage: null }]
+      steps: [{ id: 'step_1', type: 'tool_calls', status: 'in_progress', created_at: 12, ended_at: null, message_id: null, tool_calls: [{ id: 'call_1', name: 'page_url', arguments: '{}', output: null }], usage: null }],
+      context_policy: { truncation: 'auto', compact_threshold: 4000, max_input_tokens: null }
     }
     awayFromUsual(t, full, makeRun(full.id, full.thread_id, full.owner), ['id', 'thread_id', 'owner'])
 
@@ -79,13 +80,13 @@ export function recordsContract (tap: Test, setup: Setup): void {
 
   tap.test('records: every field of a thread, message, file and assistant is stored', async t => {
     const { store } = await setup(t)
-    const full: ThreadRecord = { id: 'th_full', owner: 'alice', title: 'Full', metadata: { topic: 'x' }, created_at: 5, updated_at: 6, token_estimate: 7, revision: 8 }
+    const full: ThreadRecord = { id: 'th_full', owner: 'alice', title: 'Full', metadata: { topic: 'x' }, created_at: 5, updated_at: 6, token_estimate: 7, turn_tokens: 9, revision: 8 }
     awayFromUsual(t, full, thread(full.id, full.owner, 0), ['id', 'owner'])
     await store.createThread(full)
     t.strictSame(await store.getThread(full.id), full)
     t.strictSame((await store.listThreads(full.owner, { limit: 5, order: 'asc' })).data, [full])
     await store.createThread(thread('th_plain', 'alice', 1))
-    const threadPatch = { title: full.title, metadata: full.metadata, updated_at: full.updated_at, token_estimate: full.token_estimate }
+    const threadPatch = { title: full.title, metadata: full.metadata, updated_at: full.updated_at, token_estimate: full.token_estimate, turn_tokens: full.turn_tokens }
     t.strictSame(await store.updateThread('th_plain', threadPatch), { ...thread('th_plain', 'alice', 1), ...threadPatch, revision: 1 },
       'updateThread writes every field it may change')
 
