@@ -40,6 +40,12 @@ t.test('every configuration problem at once, one line each, no stack, exit 1', a
     ['a webhook tool without TOOL_WEBHOOK_SECRET', { ...ok, AGENTS_FILE: agents }, [
       'Invalid configuration: TOOL_WEBHOOK_SECRET is required: webhook tool get_user_achievements signs its calls with it'
     ]],
+    ['a store file that is not SQLite', { ...ok, SQLITE_PATH: garbage }, [
+      `Invalid configuration: SQLITE_PATH ${garbage} cannot be used as the store (file is not a database)`
+    ]],
+    ['a store path under a file', { ...ok, SQLITE_PATH: join(garbage, 'gw.db') }, [
+      `Invalid configuration: SQLITE_PATH ${join(garbage, 'gw.db')} cannot be used as the store (EEXIST: file already exists, mkdir '${garbage}')`
+    ]],
     ['several bad variables', { ...ok, OPENAI_API_KEY: '', TRUST_PROXY: 'yes', OPENAI_BASE_URL: 'api.openai.com/v1', LOG_LEVEL: 'loud' }, [
       'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
       'Invalid configuration: TRUST_PROXY must be false, true, a hop count (0-99), or comma-separated proxy IP addresses or CIDR ranges such as 10.0.0.0/8,127.0.0.1',

@@ -18,5 +18,16 @@ export async function openStore (config: Config, clock: () => number, log?: Redi
       throw new ConfigError(`${(err as Error).message}: check REDIS_URL and that Redis is running`)
     }
   }
-  return createSqliteStore({ path: config.SQLITE_PATH, clock, log })
+  try {
+    return createSqliteStore({ path: config.SQLITE_PATH, clock, log })
+  } catch (err) {
+    if (!isUnusableFile(err)) throw err
+    throw new ConfigError(`Invalid configuration: SQLITE_PATH ${config.SQLITE_PATH} cannot be used as the store (${(err as Error).message})`)
+  }
+}
+
+/** SQLite's cannot-open, read-only and not-a-database, or the file system refusing the path: the setting, not a bug. */
+function isUnusableFile (err: unknown): boolean {
+  const { code, errcode, syscall } = err as NodeJS.ErrnoException & { errcode?: number }
+  return syscall !== undefined || (code === 'ERR_SQLITE_ERROR' && [8, 14, 26].includes(errcode ?? -1))
 }
