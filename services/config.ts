@@ -77,8 +77,8 @@ export const ConfigSchema = Type.Object({
 
   // Assistants and runs
   AGENTS_FILE: OptionalString('assistant profiles (JSON); defaults to the bundled curator/mentor/analyst'),
-  RUN_WAIT_TIMEOUT_MS: Int(0, 600_000, 60_000, 'how long POST …/runs waits before answering 202'),
-  RUN_LONG_POLL_MAX_MS: Int(0, 600_000, 60_000, 'largest ?wait= accepted by GET …/runs/:id'),
+  RUN_WAIT_TIMEOUT_MS: Int(0, 600_000, 50_000, 'how long POST …/runs waits before answering 202 (under the 60 s read timeout common to proxies)'),
+  RUN_LONG_POLL_MAX_MS: Int(0, 600_000, 50_000, 'largest ?wait= accepted by GET …/runs/:id (under the 60 s read timeout common to proxies)'),
   RUN_MAX_DURATION_MS: Int(1000, 86_400_000, 600_000, 'a run still going after this is cancelled upstream and fails with run_timeout'),
   RUN_MAX_ACTIVE_PER_USER: Int(1, 1000, 3, 'runs in flight per user before 429 TOO_MANY_ACTIVE_RUNS'),
   RUN_MAX_TOOL_ROUNDS: Int(1, 50, 8, 'tool-call rounds per run before it fails with tool_round_limit'),

@@ -87,6 +87,8 @@ function explain (err: unknown): string {
     case 'BUDGET_EXCEEDED': return `Budget used up: ${message}. Try again in ${inTime(err.retryAfterSeconds)}.`
     case 'TOO_MANY_ACTIVE_RUNS': return 'You already have the maximum number of answers in progress. Wait for one to finish.'
     case 'THREAD_BUSY': return 'This thread is still writing an answer. Wait until it is complete, then send again.'
+    case 'QUOTA_EXCEEDED': return `${message}.`
+    case 'USER_SUSPENDED': return 'Your account is suspended. Please contact the platform\'s support.'
     case 'UPSTREAM_UNAVAILABLE':
     case 'SERVICE_UNAVAILABLE': return `The service is busy. Try again in ${inTime(err.retryAfterSeconds)}${ref}.`
   }

@@ -255,7 +255,7 @@ t.test('admin profile CRUD and its effect on the next run', async t => {
   const admin = bearer(adminToken())
   const pub = await ctx.app.inject({ url: '/api/openai/assistants', headers: alice })
   t.same(pub.json().data.map((a: { id: string }) => a.id), ['analyst', 'curator', 'mentor'])
-  t.same(Object.keys(pub.json().data[0]).sort(), ['created_at', 'description', 'id', 'instructions', 'metadata', 'model', 'name', 'object', 'response_format', 'temperature', 'tools', 'top_p'])
+  t.same(Object.keys(pub.json().data[0]).sort(), ['created_at', 'description', 'id', 'instructions', 'metadata', 'model', 'name', 'object', 'response_format', 'temperature', 'tool_resources', 'tools', 'top_p'])
   t.equal(pub.json().data[0].instructions, null, 'the public view hides instructions')
   const asAdmin = await ctx.app.inject({ url: '/api/openai/assistants/mentor', headers: admin })
   t.match(asAdmin.json(), { id: 'mentor', version: 1, updated_at: null, instructions: /patient mentor/ })

@@ -24,7 +24,7 @@ t.test('defaults from the contract', async t => {
   t.equal(config.SQLITE_PATH, './data/gateway.db')
   t.equal(config.JWT_ADMIN_ROLE, 'admin')
   t.equal(config.RATE_LIMIT_MAX, 120)
-  t.equal(config.RUN_WAIT_TIMEOUT_MS, 60000)
+  t.equal(config.RUN_WAIT_TIMEOUT_MS, 50000, "every default wait answers within a proxy's common 60 s")
   t.equal(config.RUN_MAX_ACTIVE_PER_USER, 3)
   t.equal(config.BUDGET_USER_DAILY_TOKENS, 0)
   t.equal(config.OPENAI_BASE_URL, 'https://api.openai.com/v1')

@@ -6,7 +6,7 @@ import {
   SubmitToolOutputsBodySchema, UpdateRunBodySchema, type Run
 } from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
-import { RunFailed, invalidArgument, withDetails } from '../../../../services/errors.ts'
+import { RunFailed, invalidArgument, isGatewayError, withDetails } from '../../../../services/errors.ts'
 import { runRequest } from '../../../../services/runs/request.ts'
 import type { RunEvent } from '../../../../services/runs/events.ts'
 import type { RunEventSource } from '../../../../services/runs/sse.ts'
@@ -132,7 +132,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     if (stream) eventStreams.ensureRoom(request.caller.id)
     // Checked before the thread is created, so a refused run leaves nothing behind for what can be checked.
     const asked = runRequest(body, stream)
-    const created = await fastify.threads.create(request.caller.id, thread ?? {})
+    const created = await fastify.threads.create(request.caller.id, thread ?? {}).catch(err => {
+      // The thread's fields sit under `thread` in this body: a refusal names them there.
+      if (isGatewayError(err) && err.param !== undefined) err.param = `thread.${err.param}`
+      throw err
+    })
     const run = await runs.start(request.caller.id, created.id, asked, budgetWait(reply, wait))
     return answer(request, reply, run, stream, wait)
   })
