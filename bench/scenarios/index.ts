@@ -1,4 +1,5 @@
 import chatTurn from './chat-turn.ts'
+import contextCost from './context-cost.ts'
 import crossInstance from './cross-instance.ts'
 import overhead from './overhead.ts'
 import rejections from './rejections.ts'
@@ -15,5 +16,6 @@ export const SCENARIOS: Scenario[] = [
   uploads,
   rejections,
   soak,
-  crossInstance
+  crossInstance,
+  contextCost
 ]
