@@ -35,7 +35,8 @@ async function swaggerPlugin (fastify: FastifyInstance) {
         { name: 'Audio', description: 'Voice transcription' },
         { name: 'Files', description: 'Files to attach to messages' },
         { name: 'Usage', description: 'Token and audio budgets' },
-        { name: 'Operations', description: 'Health and metrics (no bearer token)' }
+        { name: 'Users and audit', description: 'Suspension, OpenAI safety notices and the hash-chained audit trail (admin)' },
+        { name: 'Operations', description: 'Health, metrics and OpenAI webhooks (no bearer token)' }
       ]
     }
   })
