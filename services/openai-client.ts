@@ -1,5 +1,6 @@
 import OpenAI from 'openai'
 import type { Config } from './config.ts'
+import { createUpstreamTransport, type UpstreamTransport } from './upstream-fetch.ts'
 
 export type UpstreamOutcome = 'ok' | 'http_4xx' | 'http_429' | 'http_5xx' | 'timeout' | 'network'
 export type UpstreamCallListener = (operation: string, outcome: UpstreamOutcome, seconds: number) => void
@@ -26,7 +27,10 @@ const OPERATIONS: Array<[string, RegExp, string]> = [
 
 /** A bounded label for an upstream call: the SDK operation, never the ids in the path. */
 export function operationOf (method: string, url: string, basePath: string): string {
-  let path = new URL(url).pathname
+  // The SDK builds every URL from the base URL: the path starts after the origin's first single slash.
+  const start = url.indexOf('/', url.indexOf('//') + 2)
+  const query = url.indexOf('?', start)
+  let path = start === -1 ? '/' : url.slice(start, query === -1 ? undefined : query)
   if (path.startsWith(basePath)) path = path.slice(basePath.length)
   for (const [m, re, name] of OPERATIONS) if (m === method && re.test(path)) return name
   return 'other'
@@ -40,10 +44,11 @@ function outcomeOf (status: number): UpstreamOutcome {
 
 /**
  * The one OpenAI client of the process: key, base URL, organization/project, timeout and retries from
- * config. Its fetch is wrapped to count and time upstream calls and to follow no redirect; the key is
- * sent by the SDK only to the base URL and never logged (the client object itself is never passed to a logger).
+ * config. Its fetch (`transport`: a keep-alive undici pool, upstream-fetch.ts) is wrapped to count and
+ * time upstream calls and follows no redirect; the key is sent by the SDK only to the base URL and never
+ * logged (the client object itself is never passed to a logger).
  */
-export function createOpenAIClient (config: Config, onCall?: UpstreamCallListener): OpenAI {
+export function createOpenAIClient (config: Config, onCall?: UpstreamCallListener, transport: UpstreamTransport = createUpstreamTransport(config.OPENAI_BASE_URL)): OpenAI {
   const basePath = new URL(config.OPENAI_BASE_URL).pathname.replace(/\/$/, '')
   const instrumented: typeof fetch = async (input, init) => {
     const started = performance.now()
@@ -52,7 +57,7 @@ export function createOpenAIClient (config: Config, onCall?: UpstreamCallListene
     try {
       // No redirect is followed: OpenAI's API does not redirect, and a redirect from whatever answers at the
       // base URL would carry the caller's content (and headers) to another host. A 3xx surfaces as an upstream error.
-      const res = await fetch(input, { ...init, redirect: init?.redirect === 'error' ? 'error' : 'manual' })
+      const res = await transport.fetch(input, init)
       onCall?.(operation, outcomeOf(res.status), (performance.now() - started) / 1000)
       return res
     } catch (err) {

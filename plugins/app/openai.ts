@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import type OpenAI from 'openai'
 import type { FastifyInstance } from 'fastify'
 import { createOpenAIClient } from '../../services/openai-client.ts'
+import { createUpstreamTransport } from '../../services/upstream-fetch.ts'
 
 declare module 'fastify' {
   interface FastifyInstance { openai: OpenAI }
@@ -9,10 +10,13 @@ declare module 'fastify' {
 
 async function openaiClient (fastify: FastifyInstance) {
   const { upstreamCalls, upstreamDuration } = fastify.metrics
+  const transport = createUpstreamTransport(fastify.config.OPENAI_BASE_URL)
   fastify.decorate('openai', createOpenAIClient(fastify.config, (operation, outcome, seconds) => {
     upstreamCalls.inc({ operation, outcome })
     upstreamDuration.observe({ operation }, seconds)
-  }))
+  }, transport))
+  // After everything that calls upstream has stopped (onClose hooks run in reverse registration order).
+  fastify.addHook('onClose', () => transport.close())
 }
 
 export default fp(openaiClient, { name: 'openai', dependencies: ['metrics'] })
