@@ -9,6 +9,9 @@ const OptionalString = (description: string, extra: Record<string, unknown> = {}
   Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description, ...extra }))
 
 const MiB = 1024 * 1024
+const HOST_PORT = '(\\[[0-9a-fA-F:.]+\\]|[^\\s,:\\[\\]]+):\\d{1,5}'
+/** Comma-separated host:port pairs (services/redis.ts parseHostPorts reads them). */
+const HOST_PORT_LIST = `^${HOST_PORT}(\\s*,\\s*${HOST_PORT})*$`
 
 /**
  * Every environment variable the gateway reads, in one place. The config type is derived from it,
@@ -63,7 +66,14 @@ export const ConfigSchema = Type.Object({
   // Store
   STORE: Type.Union([Type.Literal('sqlite'), Type.Literal('redis')], { default: 'sqlite', description: 'sqlite (embedded) or redis (shared by several instances)' }),
   SQLITE_PATH: Type.String({ minLength: 1, default: './data/gateway.db', description: 'embedded store file (:memory: for a throwaway store)' }),
-  REDIS_URL: OptionalString('redis:// or rediss:// URL for STORE=redis', { pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' }),
+  REDIS_URL: OptionalString('redis:// or rediss:// URL of one Redis server for STORE=redis (or set REDIS_SENTINELS or REDIS_CLUSTER_NODES)', { pattern: '^rediss?://', expected: 'a redis:// or rediss:// URL' }),
+  REDIS_SENTINELS: OptionalString('comma-separated host:port of Redis Sentinels: the primary named REDIS_SENTINEL_NAME is found through them and followed across failovers', { pattern: HOST_PORT_LIST, expected: 'comma-separated host:port pairs such as 10.0.0.1:26379,10.0.0.2:26379 (IPv6 in brackets)' }),
+  REDIS_SENTINEL_NAME: OptionalString('the master name the sentinels monitor (sentinel monitor <name> …); required with REDIS_SENTINELS', { maxLength: 256 }),
+  REDIS_SENTINEL_PASSWORD: OptionalString('password of the sentinels themselves (requirepass in sentinel.conf), when they have one'),
+  REDIS_CLUSTER_NODES: OptionalString('comma-separated host:port of some Redis Cluster nodes (the rest are discovered); Redis 7.0 or later', { pattern: HOST_PORT_LIST, expected: 'comma-separated host:port pairs such as 10.0.0.1:6379,10.0.0.2:6379 (IPv6 in brackets)' }),
+  REDIS_USERNAME: OptionalString('ACL user of the Redis servers with REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL it goes in the URL)', { maxLength: 256 }),
+  REDIS_PASSWORD: OptionalString('password of the Redis servers with REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL it goes in the URL)'),
+  REDIS_TLS: Type.Boolean({ default: false, description: 'TLS to the Redis servers and sentinels with REDIS_SENTINELS or REDIS_CLUSTER_NODES (with REDIS_URL: rediss://); a private CA goes in NODE_EXTRA_CA_CERTS' }),
   IDEMPOTENCY_TTL_SECONDS: Int(86_400, 30 * 86_400, 86_400, 'how long Idempotency-Key replays are kept'),
   THREADS_MAX_PER_USER: Int(0, 1_000_000, 1000, 'threads one user may keep (each an OpenAI conversation); one more is 409 QUOTA_EXCEEDED until some are deleted; 0 = unlimited'),
   FILES_MAX_PER_USER: Int(0, 1_000_000, 100, 'files one user may keep at OpenAI (each up to UPLOAD_FILE_MAX_BYTES); one more is 409 QUOTA_EXCEEDED; 0 = unlimited'),
@@ -107,7 +117,24 @@ export const ConfigSchema = Type.Object({
   BUDGET_USER_DAILY_AUDIO_SECONDS: Int(0, Number.MAX_SAFE_INTEGER, 0, 'transcribed audio seconds per user per day; 0 = unlimited'),
   BUDGET_DAY_OFFSET_MINUTES: Int(-720, 840, 0, 'budget day starts at 00:00 UTC shifted by this many minutes'),
   BUDGET_WAIT_MS: Int(0, 600_000, 15_000, 'a request refused only by reservations in flight (not by settled usage) waits this long for them to settle, within its own wait, before 429 with a Retry-After of seconds'),
-  PRICES_FILE: OptionalString('price table (JSON) for cost estimates; defaults to the bundled dated table')
+  PRICES_FILE: OptionalString('price table (JSON) for cost estimates; defaults to the bundled dated table'),
+
+  // Telemetry (OpenTelemetry's own variables; off unless an OTLP endpoint is set)
+  OTEL_SDK_DISABLED: Type.Boolean({ default: false, description: 'true turns OpenTelemetry off even with an endpoint set (nothing is loaded or sent)' }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: OptionalString('OTLP/HTTP base URL of a collector or backend (e.g. http://otel-collector:4318): traces go to /v1/traces, metrics to /v1/metrics; unset, nothing OpenTelemetry is loaded', { pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces, such as http://127.0.0.1:4318' }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: OptionalString('full URL for traces only (used as is), instead of OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces', { pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces, such as http://127.0.0.1:4318/v1/traces' }),
+  OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: OptionalString('full URL for metrics only (used as is), instead of OTEL_EXPORTER_OTLP_ENDPOINT/v1/metrics', { pattern: '^https?://[^\\s]+$', expected: 'an http:// or https:// URL without spaces, such as http://127.0.0.1:4318/v1/metrics' }),
+  OTEL_EXPORTER_OTLP_PROTOCOL: Type.Union([Type.Literal('http/protobuf'), Type.Literal('http/json')], { default: 'http/protobuf', description: 'OTLP encoding: http/protobuf or http/json (gRPC is not offered)' }),
+  OTEL_TRACES_EXPORTER: Type.Union([Type.Literal('otlp'), Type.Literal('none')], { default: 'otlp', description: 'otlp, or none for metrics without traces' }),
+  OTEL_METRICS_EXPORTER: Type.Union([Type.Literal('otlp'), Type.Literal('none')], { default: 'otlp', description: 'otlp (the GenAI metrics over OTLP too), or none (they stay on /metrics only)' }),
+  OTEL_SERVICE_NAME: OptionalString('service.name of the traces and metrics (default assistant-gateway, or service.name from OTEL_RESOURCE_ATTRIBUTES)', { maxLength: 256 }),
+  OTEL_TRACES_SAMPLER: Type.Union([
+    Type.Literal('parentbased_always_on'), Type.Literal('parentbased_always_off'), Type.Literal('parentbased_traceidratio'),
+    Type.Literal('always_on'), Type.Literal('always_off'), Type.Literal('traceidratio')
+  ], { default: 'parentbased_always_on', description: 'which traces are kept; parentbased_* follow the caller\'s traceparent decision, traceidratio ignores it' }),
+  OTEL_TRACES_SAMPLER_ARG: Type.Number({ minimum: 0, maximum: 1, default: 1, description: 'the ratio of traces kept by the *traceidratio samplers (0 to 1)' }),
+  OTEL_METRIC_EXPORT_INTERVAL: Int(1000, 3_600_000, 60_000, 'how often the GenAI metrics are pushed over OTLP (ms)'),
+  OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: Type.Boolean({ default: false, description: 'true puts prompts, answers, instructions and tool arguments/results on spans (credentials redacted, each cut at 16 KiB); off by default: they are the users\' words' })
 })
 
 export type Config = Static<typeof ConfigSchema>
@@ -195,12 +222,33 @@ function crossFieldProblems (config: Config, invalid: Set<string>): string[] {
     if (Boolean(config.TLS_CERT_FILE) !== Boolean(config.TLS_KEY_FILE)) problems.push('TLS_CERT_FILE and TLS_KEY_FILE must be set together')
     else if (config.TLS_CERT_FILE && config.TLS_KEY_FILE) problems.push(...readTlsFiles(config.TLS_CERT_FILE, config.TLS_KEY_FILE).problems)
   }
-  if (valid('STORE', 'REDIS_URL') && config.STORE === 'redis' && !config.REDIS_URL) problems.push('REDIS_URL is required when STORE=redis')
+  problems.push(...redisProblems(config, valid))
   if (valid('RUN_POLL_MIN_MS', 'RUN_POLL_MAX_MS') && config.RUN_POLL_MIN_MS > config.RUN_POLL_MAX_MS) problems.push('RUN_POLL_MIN_MS must not exceed RUN_POLL_MAX_MS')
   if (valid('CORS_ORIGINS')) {
     for (const origin of corsOrigins(config)) {
       if (origin === '*') problems.push('CORS_ORIGINS must list origins; a wildcard is not allowed')
       else if (!/^https?:\/\/[^/\s]+$/.test(origin)) problems.push(`CORS_ORIGINS entry "${origin}" must be scheme://host[:port] without a path`)
+    }
+  }
+  return problems
+}
+
+const REDIS_WAYS = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const
+
+/** Exactly one way to reach Redis with STORE=redis; the settings of the other ways are not silently ignored. */
+function redisProblems (config: Config, valid: (...names: string[]) => boolean): string[] {
+  const problems: string[] = []
+  if (!valid('STORE', ...REDIS_WAYS)) return problems
+  const ways = REDIS_WAYS.filter(name => config[name])
+  if (config.STORE === 'redis' && ways.length === 0) problems.push('REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is required when STORE=redis')
+  if (ways.length > 1) problems.push(`${ways.join(' and ')} are exclusive: set one of them`)
+  if (config.REDIS_SENTINELS && !config.REDIS_SENTINEL_NAME) problems.push('REDIS_SENTINEL_NAME is required with REDIS_SENTINELS')
+  for (const name of ['REDIS_SENTINEL_NAME', 'REDIS_SENTINEL_PASSWORD'] as const) {
+    if (config[name] && !config.REDIS_SENTINELS) problems.push(`${name} only applies with REDIS_SENTINELS`)
+  }
+  if (config.REDIS_URL) {
+    for (const name of ['REDIS_USERNAME', 'REDIS_PASSWORD', 'REDIS_TLS'] as const) {
+      if (config[name]) problems.push(`${name} only applies with REDIS_SENTINELS or REDIS_CLUSTER_NODES: with REDIS_URL, put it in the URL (rediss://user:password@host:port)`)
     }
   }
   return problems

@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit'
 import fp from 'fastify-plugin'
 import type { FastifyInstance } from 'fastify'
 import { ConfigError } from '../../services/config.ts'
-import { closeRedis, createRedisClient, waitForRedis } from '../../services/redis.ts'
+import { closeRedis, createRedisClient, redisSetting, redisTarget, waitForRedis } from '../../services/redis.ts'
 
 /**
  * The rate-limit engine. It is not applied globally: plugins/app/rate-limits.ts builds the limiters
@@ -19,12 +19,12 @@ async function rateLimitEngine (fastify: FastifyInstance) {
     await fastify.register(rateLimit, options)
     return
   }
-  const url = config.REDIS_URL as string
-  const redis = createRedisClient(url, { connectionName: 'agw-rate-limit', log: fastify.log })
+  const target = redisTarget(config)
+  const redis = createRedisClient(target, { connectionName: 'agw-rate-limit', log: fastify.log })
   try {
-    await waitForRedis(redis, url)
+    await waitForRedis(redis, target)
   } catch (err) {
-    throw new ConfigError(`${(err as Error).message}: check REDIS_URL and that Redis is running`)
+    throw new ConfigError(`${(err as Error).message}: check ${redisSetting(target)} and that Redis is running`)
   }
   fastify.addHook('onClose', async () => { await closeRedis(redis) })
   await fastify.register(rateLimit, { ...options, redis, nameSpace: 'agw:rl:' })

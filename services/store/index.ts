@@ -1,5 +1,5 @@
 import { ConfigError, type Config } from '../config.ts'
-import type { RedisLogger } from '../redis.ts'
+import { redisSetting, redisTarget, type RedisLogger } from '../redis.ts'
 import type { Store } from './types.ts'
 import { createRedisStore } from './redis-store.ts'
 import { createSqliteStore } from './sqlite-store.ts'
@@ -12,10 +12,11 @@ export type { Store } from './types.ts'
  */
 export async function openStore (config: Config, clock: () => number, log?: RedisLogger): Promise<Store> {
   if (config.STORE === 'redis') {
+    const target = redisTarget(config)
     try {
-      return await createRedisStore({ url: config.REDIS_URL as string, clock, log })
+      return await createRedisStore({ url: target, clock, log, reportPersistence: true })
     } catch (err) {
-      throw new ConfigError(`${(err as Error).message}: check REDIS_URL and that Redis is running`)
+      throw new ConfigError(`${(err as Error).message}: check ${redisSetting(target)} and that Redis is running`)
     }
   }
   try {

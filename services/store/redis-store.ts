@@ -1,4 +1,4 @@
-import { START_WAIT_MS, closeRedis, createRedisClient, waitForRedis, type RedisLogger } from '../redis.ts'
+import { START_WAIT_MS, closeRedis, createRedisClient, reportPersistence, waitForRedis, type RedisLogger, type RedisTarget } from '../redis.ts'
 import { redisAssistants } from './redis/assistants.ts'
 import { redisAudit } from './redis/audit.ts'
 import { redisBudgets } from './redis/budgets.ts'
@@ -16,8 +16,8 @@ import { redisWebhookEvents } from './redis/webhook-events.ts'
 import type { Store } from './types.ts'
 
 export interface RedisStoreOptions {
-  /** redis:// or rediss:// URL (database index in the path). */
-  url: string
+  /** redis:// or rediss:// URL (database index in the path), or a Sentinel or Cluster target. */
+  url: string | RedisTarget
   /** Unix ms; injected by tests. Every expiry is decided on this clock, never Redis TIME. */
   clock?: () => number
   /** Namespace of every key, so several gateways (or tests) can share one Redis. */
@@ -25,10 +25,13 @@ export interface RedisStoreOptions {
   log?: RedisLogger
   /** How long start-up waits for Redis to answer. */
   connectWaitMs?: number
+  /** Log what a crash of this Redis would lose (services/redis.ts reportPersistence): the gateway's start-up does. */
+  reportPersistence?: boolean
 }
 
 /**
- * The shared store for several gateway instances: one Redis (persisted with AOF), every atomic
+ * The shared store for several gateway instances: one Redis (persisted with AOF), a primary found
+ * through Sentinel, or a Redis Cluster (redis/homes.ts: which keys share a slot); every atomic
  * operation a Lua script, times from the injected clock. Connection trouble never hangs a caller: the
  * client fails fast (services/redis.ts) and such failures surface as StoreUnavailable (503
  * SERVICE_UNAVAILABLE with Retry-After); Redis's own refusals while it loads or fails over do too.
@@ -38,6 +41,7 @@ export async function createRedisStore (options: RedisStoreOptions): Promise<Sto
   const { url, clock = Date.now, keyPrefix = 'agw:', log, connectWaitMs = START_WAIT_MS } = options
   const client = createRedisClient(url, { connectionName: 'agw-store', log })
   await waitForRedis(client, url, connectWaitMs)
+  if (options.reportPersistence) await reportPersistence(client, url, log)
   const ctx = createRedisContext(client, keyPrefix, clock)
   const changes = createRedisChangeFeed(ctx, log)
   return {

@@ -42,7 +42,8 @@ export function redisOrSkip (t: SkippableTest): boolean {
   return false
 }
 
-async function freePort (): Promise<number> {
+/** A port nothing listens on now, on loopback. */
+export async function freePort (): Promise<number> {
   const server = createServer()
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import t from 'tap'
 import { tempDir } from '../helpers/build.ts'
 import { ConfigSchema, ConfigError, corsOrigins, loadConfig, trustProxyOption } from '../../services/config.ts'
+import { describeRedisTarget, redisSetting, redisTarget } from '../../services/redis.ts'
 
 const base = { OPENAI_API_KEY: 'sk-test', JWT_SECRET: 'x'.repeat(32) }
 
@@ -49,7 +50,12 @@ t.test('one line naming the variable and the rule', async t => {
     [{ ...base, PORT: 'abc' }, 'Invalid configuration: PORT must be an integer from 0 to 65535'],
     [{ ...base, STORE: 'mongo' }, 'Invalid configuration: STORE must be one of sqlite, redis'],
     [{ ...base, LOG_LEVEL: 'loud' }, 'Invalid configuration: LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent'],
-    [{ ...base, STORE: 'redis' }, 'Invalid configuration: REDIS_URL is required when STORE=redis'],
+    [{ ...base, STORE: 'redis' }, 'Invalid configuration: REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES is required when STORE=redis'],
+    [{ ...base, STORE: 'redis', REDIS_SENTINELS: '10.0.0.1:26379' }, 'Invalid configuration: REDIS_SENTINEL_NAME is required with REDIS_SENTINELS'],
+    [{ ...base, REDIS_SENTINELS: '10.0.0.1', REDIS_SENTINEL_NAME: 'm' }, 'Invalid configuration: REDIS_SENTINELS must be comma-separated host:port pairs such as 10.0.0.1:26379,10.0.0.2:26379 (IPv6 in brackets)'],
+    [{ ...base, REDIS_URL: 'redis://a', REDIS_CLUSTER_NODES: 'a:6379' }, 'Invalid configuration: REDIS_URL and REDIS_CLUSTER_NODES are exclusive: set one of them'],
+    [{ ...base, REDIS_URL: 'redis://a', REDIS_PASSWORD: 'secret' }, 'Invalid configuration: REDIS_PASSWORD only applies with REDIS_SENTINELS or REDIS_CLUSTER_NODES: with REDIS_URL, put it in the URL (rediss://user:password@host:port)'],
+    [{ ...base, REDIS_CLUSTER_NODES: 'a:6379', REDIS_SENTINEL_NAME: 'm' }, 'Invalid configuration: REDIS_SENTINEL_NAME only applies with REDIS_SENTINELS'],
     [{ ...base, REDIS_URL: 'http://x' }, 'Invalid configuration: REDIS_URL must be a redis:// or rediss:// URL'],
     [{ ...base, CORS_ORIGINS: '*' }, 'Invalid configuration: CORS_ORIGINS must list origins; a wildcard is not allowed'],
     [{ ...base, CORS_ORIGINS: 'https://a.example/path' }, 'Invalid configuration: CORS_ORIGINS entry "https://a.example/path" must be scheme://host[:port] without a path'],
@@ -142,6 +148,24 @@ t.test('CORS origins and trustProxy parsing', async t => {
   t.equal(hops('10.0.0.1', 1), true)
   t.equal(hops('10.0.0.1', 2), false)
   t.same(trustProxyOption('10.0.0.0/8, 127.0.0.1'), ['10.0.0.0/8', '127.0.0.1'])
+})
+
+t.test('the Redis target: one server, Sentinel or Cluster, and how it is named without credentials', async t => {
+  const single = redisTarget(loadConfig({ ...base, STORE: 'redis', REDIS_URL: 'rediss://u:s3cret@redis.internal:6380/2' }))
+  t.same(single, { kind: 'single', url: 'rediss://u:s3cret@redis.internal:6380/2' })
+  t.equal(describeRedisTarget(single), 'rediss://redis.internal:6380/2')
+  const sentinel = redisTarget(loadConfig({
+    ...base, STORE: 'redis', REDIS_SENTINELS: '10.0.0.1:26379, [fd00::2]:26380', REDIS_SENTINEL_NAME: 'main', REDIS_SENTINEL_PASSWORD: 'sentinel-pass', REDIS_PASSWORD: 'data-pass', REDIS_TLS: 'true'
+  }))
+  t.same(sentinel, {
+    kind: 'sentinel', sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'fd00::2', port: 26380 }], name: 'main', sentinelPassword: 'sentinel-pass', password: 'data-pass', tls: true
+  })
+  t.equal(describeRedisTarget(sentinel), 'Sentinel master main (sentinels 10.0.0.1:26379,[fd00::2]:26380)')
+  t.equal(redisSetting(sentinel), 'REDIS_SENTINELS and REDIS_SENTINEL_NAME')
+  const cluster = redisTarget(loadConfig({ ...base, STORE: 'redis', REDIS_CLUSTER_NODES: 'a:7000,b:7001', REDIS_USERNAME: 'gw', REDIS_PASSWORD: 'p' }))
+  t.same(cluster, { kind: 'cluster', nodes: [{ host: 'a', port: 7000 }, { host: 'b', port: 7001 }], username: 'gw', password: 'p', tls: false })
+  t.equal(describeRedisTarget(cluster), 'Redis Cluster a:7000,b:7001')
+  t.notMatch(JSON.stringify([single, sentinel, cluster].map(describeRedisTarget)), /s3cret|pass|gw/, 'no credentials in the description')
 })
 
 t.test('.env.example documents every variable of the schema, and nothing else', async t => {

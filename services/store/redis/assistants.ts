@@ -23,10 +23,12 @@ return stored`)
 
 /** Two hashes: id → the stored assistant as JSON, id → its version (apart, since Lua never decodes JSON). */
 export function redisAssistants (ctx: RedisContext): AssistantStore {
-  const { client, keys } = ctx
+  const { client } = ctx
+  const home = ctx.homes.fixed('assistants')
+  const keys = ctx.keysAt(home)
   const write = async (id: string, profile: AssistantProfile | null, baseVersion: number, now: number): Promise<StoredAssistant> => {
     const fields = encodeHash<StoredAssistant>({ profile, deleted: profile === null, updated_at: now }, STORED_ASSISTANT_FIELDS)
-    return JSON.parse(await ctx.script(putAssistant, [keys.assistants, keys.assistantVersions], [id, baseVersion, ...fields]) as string)
+    return JSON.parse(await ctx.script(putAssistant, home, [keys.assistants, keys.assistantVersions], [id, baseVersion, ...fields]) as string)
   }
   return {
     async getAssistant (id) {

@@ -25,7 +25,9 @@ return 1`)
  * the last entry). Seqs are contiguous, so a page is an HMGET of a run of seqs, filtered here.
  */
 export function redisAudit (ctx: RedisContext): AuditStore {
-  const { client, keys } = ctx
+  const { client } = ctx
+  const home = ctx.homes.fixed('audit')
+  const keys = ctx.keysAt(home)
   async function head (): Promise<AuditHead | null> {
     const [seq, hash] = await ctx.call(() => client.hmget(keys.auditHead, 'seq', 'hash'))
     return seq === null || hash === null ? null : { seq: Number(seq), hash }
@@ -41,7 +43,7 @@ export function redisAudit (ctx: RedisContext): AuditStore {
       for (let tries = 0; tries < MAX_APPEND_TRIES; tries++) {
         const current = await head()
         const entry = sealAudit(draft, current)
-        const appended = await ctx.script(appendAudit, [keys.auditEntries, keys.auditHead],
+        const appended = await ctx.script(appendAudit, home, [keys.auditEntries, keys.auditHead],
           [current?.seq ?? 0, entry.seq, JSON.stringify(entry), entry.hash])
         if (appended === 1) return entry
       }

@@ -75,10 +75,13 @@ end
 `
 
 /**
+ * Every budget script declares one key, the reservations index: budgets have one home (homes.ts), and the
+ * key places the script on the primary of its slot in a cluster. The keys they touch follow from ARGV.
+ *
  * ARGV: prefix, counter ttl, one limit per SCOPES (in order), then the reservation's field/value pairs.
  * Returns 'ok', or `<scope> usage` / `<scope> reservations` for what refuses it (ReserveResult's order).
  */
-const reserveBudget = luaScript('reserveBudget', 0, `
+const reserveBudget = luaScript('reserveBudget', 1, `
 local first = 3 + #SCOPES
 local r = toTable(ARGV, first)
 local key = K.reservation .. r.id
@@ -103,7 +106,7 @@ if redis.call('EXISTS', c) == 1 then redis.call('PEXPIRE', c, ARGV[2]) end
 return 'ok'`, BUDGET_LUA)
 
 /** ARGV: prefix, reservation id, usage-id ttl, then applyUsage's arguments (the reservation's day is used instead of theirs). */
-const settleBudget = luaScript('settleBudget', 0, `
+const settleBudget = luaScript('settleBudget', 1, `
 local day = releaseReservation(ARGV[2])
 if not day then return 0 end
 redis.call('SET', K.usageId .. ARGV[2], '1', 'PX', ARGV[3])
@@ -111,24 +114,24 @@ applyUsage(4, day)
 return 1`, BUDGET_LUA)
 
 /** ARGV: prefix, usage id, usage-id ttl, then applyUsage's arguments. */
-const recordUsage = luaScript('recordUsage', 0, `
+const recordUsage = luaScript('recordUsage', 1, `
 if not redis.call('SET', K.usageId .. ARGV[2], '1', 'NX', 'PX', ARGV[3]) then return 0 end
 applyUsage(4)
 return 1`, BUDGET_LUA)
 
 /** ARGV: prefix, reservation id. */
-const releaseBudget = luaScript('releaseBudget', 0, `
+const releaseBudget = luaScript('releaseBudget', 1, `
 if releaseReservation(ARGV[2]) then return 1 end
 return 0`, BUDGET_LUA)
 
 /** ARGV: prefix, now, batch size. Returns how many were released. */
-const releaseExpired = luaScript('releaseExpired', 0, `
+const releaseExpired = luaScript('releaseExpired', 1, `
 local ids = redis.call('ZRANGEBYSCORE', K.reservations, '-inf', ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do releaseReservation(id) end
 return #ids`, BUDGET_LUA)
 
 /** ARGV: prefix, day, user ('' with all = '1': every user of the day). Returns { user, fields, ... }. */
-const usageLedger = luaScript('usageLedger', 0, `
+const usageLedger = luaScript('usageLedger', 1, `
 local day = ARGV[2]
 local users = { ARGV[3] }
 if ARGV[4] == '1' then users = redis.call('SMEMBERS', K.ledgerUsers .. day) end
@@ -148,11 +151,13 @@ const usageArgs = (usage: LedgerRow) => [
 ]
 
 export function redisBudgets (ctx: RedisContext): BudgetStore {
-  const { client, keys, clock } = ctx
+  const { client, clock } = ctx
+  const home = ctx.homes.fixed('budgets')
+  const keys = ctx.keysAt(home)
   return {
     async reserveBudget (reservation, limits) {
       assertReservation(reservation)
-      const result = await ctx.script(reserveBudget, [], [
+      const result = await ctx.script(reserveBudget, home, [keys.reservations], [
         COUNTER_TTL_MS, ...BUDGET_SCOPES.map(scope => limits[scope.limit]), ...encodeHash(reservation, RESERVATION_FIELDS)
       ])
       if (result === 'ok') return { ok: true }
@@ -164,22 +169,22 @@ export function redisBudgets (ctx: RedisContext): BudgetStore {
 
     async settleBudget (reservationId, usage) {
       assertUsage(usage)
-      return await ctx.script(settleBudget, [], [reservationId, USAGE_ID_TTL_MS, ...usageArgs(usage)]) === 1
+      return await ctx.script(settleBudget, home, [keys.reservations], [reservationId, USAGE_ID_TTL_MS, ...usageArgs(usage)]) === 1
     },
 
     async recordUsage (usageId, usage) {
       assertUsage(usage)
-      return await ctx.script(recordUsage, [], [usageId, USAGE_ID_TTL_MS, ...usageArgs(usage)]) === 1
+      return await ctx.script(recordUsage, home, [keys.reservations], [usageId, USAGE_ID_TTL_MS, ...usageArgs(usage)]) === 1
     },
 
     async releaseBudget (reservationId) {
-      return await ctx.script(releaseBudget, [], [reservationId]) === 1
+      return await ctx.script(releaseBudget, home, [keys.reservations], [reservationId]) === 1
     },
 
     async releaseExpiredReservations () {
       let total = 0
       for (;;) {
-        const released = await ctx.script(releaseExpired, [], [clock(), EXPIRED_BATCH]) as number
+        const released = await ctx.script(releaseExpired, home, [keys.reservations], [clock(), EXPIRED_BATCH]) as number
         total += released
         if (released < EXPIRED_BATCH) return total
       }
@@ -195,7 +200,7 @@ export function redisBudgets (ctx: RedisContext): BudgetStore {
     },
 
     async usageLedger (day, user) {
-      const flat = await ctx.script(usageLedger, [], [day, user ?? '', user === undefined ? '1' : '0']) as unknown[]
+      const flat = await ctx.script(usageLedger, home, [keys.reservations], [day, user ?? '', user === undefined ? '1' : '0']) as unknown[]
       const rows: LedgerRow[] = []
       for (let i = 0; i < flat.length; i += 2) {
         const byRow = new Map<string, Record<string, unknown>>()

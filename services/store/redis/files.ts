@@ -12,7 +12,12 @@ redis.call('DEL', KEYS[1])
 return 1`)
 
 export function redisFiles (ctx: RedisContext): FileStore {
-  const files = orderedRecords(ctx, 'file', FILE_FIELDS, ctx.keys.file, 'owner', ctx.keys.files)
+  const { homes } = ctx
+  const files = orderedRecords(ctx, 'file', FILE_FIELDS, 'file', 'owner', 'files', {
+    ofRecord: id => homes.find('file', id),
+    ofScope: async owner => homes.owner(owner),
+    forCreate: record => homes.claimAs('file', record.id, homes.owner(record.owner))
+  })
   return {
     createFile: files.create,
     countFiles: files.count,
@@ -20,7 +25,8 @@ export function redisFiles (ctx: RedisContext): FileStore {
     listFiles: files.page,
 
     async deleteFile (id) {
-      await ctx.script(deleteFile, [ctx.keys.file(id)], [id])
+      const home = await homes.find('file', id)
+      if (home !== null) await ctx.script(deleteFile, home, [ctx.keysAt(home).file(id)], [id])
     }
   }
 }

@@ -34,18 +34,18 @@ export function redisIdempotency (ctx: RedisContext): IdempotencyStore {
   const { keys, clock } = ctx
   return {
     async claimIdempotency (user, key, fingerprint, ttlMs, inFlightTtlMs): Promise<IdempotencyClaim> {
-      const [state, reply] = await ctx.script(claimIdempotency, [keys.idempotency(user, key)],
+      const [state, reply] = await ctx.script(claimIdempotency, ctx.prefix, [keys.idempotency(user, key)],
         [clock(), fingerprint, ttlMs, inFlightTtlMs, EXPIRY_SLACK_MS]) as [string, string | undefined]
       if (state === 'replay') return { state, reply: JSON.parse(reply as string) as StoredReply }
       return { state } as IdempotencyClaim
     },
 
     async completeIdempotency (user, key, reply) {
-      await ctx.script(completeIdempotency, [keys.idempotency(user, key)], [clock(), JSON.stringify(reply)])
+      await ctx.script(completeIdempotency, ctx.prefix, [keys.idempotency(user, key)], [clock(), JSON.stringify(reply)])
     },
 
     async abandonIdempotency (user, key) {
-      await ctx.script(abandonIdempotency, [keys.idempotency(user, key)], [])
+      await ctx.script(abandonIdempotency, ctx.prefix, [keys.idempotency(user, key)], [])
     }
   }
 }

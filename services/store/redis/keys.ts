@@ -34,6 +34,9 @@ export const KEY_TYPES = {
   /** Counters: lock fences (never go back, though released locks are deleted) and the insertion order. */
   fence: 'fence',
   seq: 'seq',
+  /** In a cluster: every run that may be active, across homes (redis/runs.ts), and each id's home (homes.ts). */
+  activeCandidates: 'active-candidates',
+  home: 'home:',
   /** Pub/sub channels of the change feed, one per kind. */
   changes: 'changes:'
 } as const
@@ -62,6 +65,9 @@ export function redisKeys (prefix: string) {
     webhookEvent: k('webhookEvent'),
     auditEntries: prefix + KEY_TYPES.auditEntries,
     auditHead: prefix + KEY_TYPES.auditHead,
+    activeRuns: prefix + KEY_TYPES.activeRuns,
+    activeCandidates: prefix + KEY_TYPES.activeCandidates,
+    reservations: prefix + KEY_TYPES.reservations,
     changes: k('changes')
   }
 }

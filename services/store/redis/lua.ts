@@ -4,8 +4,9 @@ import { KEY_TYPES } from './keys.ts'
 /**
  * The Lua scripts of the Redis store: every check-then-write is one script, so it runs atomically in
  * Redis whatever the other instances do. Conventions:
- * - ARGV[1] is the key prefix; keys derived from stored data (a run's owner, a reservation's day) are
- *   built from `K`, the same key table TypeScript uses (keys.ts).
+ * - ARGV[1] is the key prefix of the script's home (homes.ts: in a cluster, the hash tag of the one slot
+ *   all its keys are in); keys derived from stored data (a run's owner, a reservation's day) are built
+ *   from `K`, the same key table TypeScript uses (keys.ts), so they stay in that home.
  * - Times come from the caller's clock as ARGV (never Redis TIME), so a fake clock drives expiry.
  * - Records are hashes of one field per property (redis/codec.ts): raw fields as is, the rest JSON text.
  * - Ordered indexes are sorted sets scored by created_at whose members are a 16-digit insertion
@@ -37,8 +38,13 @@ local function num (n)
   return string.format('%.17g', n)
 end
 local function member (seq, id) return string.format('%016d', tonumber(seq)) .. id end
--- The change feed (redis/change-feed.ts): one channel per kind.
-local function changed (kind, id) redis.call('PUBLISH', K.changes .. kind, id) end
+-- The change feed (redis/change-feed.ts): one channel per kind, under the store's prefix without the
+-- script's home (homes.ts). In a cluster (PUBLISH_AFTER, context.ts) the caller publishes once the script
+-- has returned, through one node, so that publishes keep their order.
+local CHANNELS = (string.gsub(P, '{[^{}]*}$', '')) .. ${luaString(KEY_TYPES.changes)}
+local function changed (kind, id)
+  if not PUBLISH_AFTER then redis.call('PUBLISH', CHANNELS .. kind, id) end
+end
 `
 
 /** A script of `keys` KEYS, after the shared prelude and the `helpers` (Lua chunks) it needs. */

@@ -69,12 +69,12 @@ end
 changed('run', run[6])
 return redis.call('HGETALL', KEYS[1])`, THREAD_LOCK_LUA)
 
-/** ARGV: prefix, now, limit. Active runs whose lease has expired, oldest first. */
-const orphanedRuns = luaScript('orphanedRuns', 0, `
+/** KEYS: the active runs. ARGV: prefix, now, limit. Active runs whose lease has expired, oldest first (one Redis). */
+const orphanedRuns = luaScript('orphanedRuns', 1, `
 local now, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
 if limit < 1 then return out end
-for _, m in ipairs(redis.call('ZRANGE', K.activeRuns, 0, -1)) do
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = K.run .. string.sub(m, 17)
   local expires = redis.call('HGET', key, 'lease_expires_at')
   if expires and tonumber(expires) <= now then
@@ -93,18 +93,89 @@ for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 return out`)
 
+/**
+ * A candidate that names no run is a create that has not written yet (the candidate goes first) or one
+ * whose clean-up failed; after this long on the store's clock it is the latter.
+ */
+const CANDIDATE_GRACE_MS = 60_000
+const SCAN_BATCH = 200
+
+/**
+ * In a cluster, active runs live in their owners' homes, so the sweeper's scan for orphans reads one index
+ * of every run that may be active (`{runs}active-candidates`, scored by created_at): a candidate is added
+ * before createRun's script and removed after the run ends (or the create is refused, or the thread is
+ * deleted). If a removal is lost the scan finds the run ended, or missing for longer than a create takes,
+ * and removes it then; so the index always holds every active run. Its members: the store clock at the
+ * create (ties in created_at keep insertion order), the run's home tag and id.
+ */
+export async function forgetCandidates (ctx: RedisContext, candidates: string[]): Promise<void> {
+  if (!ctx.clustered || candidates.length === 0) return
+  const index = ctx.keysAt(ctx.homes.fixed('runs')).activeCandidates
+  await ctx.call(() => ctx.client.zrem(index, ...candidates)).catch(() => {})
+}
+
 /** Runs; createRun and updateRun publish ('run', id) in the same script as the write. */
 export function redisRuns (ctx: RedisContext): RunStore {
-  const { keys, clock } = ctx
-  const runs = orderedRecords(ctx, 'run', RUN_FIELDS, keys.run, 'thread_id', keys.runs)
+  const { clock, homes } = ctx
+  const runs = orderedRecords(ctx, 'run', RUN_FIELDS, 'run', 'thread_id', 'runs', {
+    ofRecord: id => homes.find('run', id),
+    ofScope: threadId => homes.find('thread', threadId)
+  })
   const runOf = (hash: unknown) => decodeHash(hash, RUN_FIELDS)
+  const candidates = () => ctx.keysAt(homes.fixed('runs')).activeCandidates
+
+  async function scanOrphans (limit: number): Promise<RunRecord[]> {
+    const out: RunRecord[] = []
+    if (limit < 1) return out
+    const now = clock()
+    for (let start = 0; ;) {
+      const members = await ctx.call(() => ctx.client.zrange(candidates(), start, start + SCAN_BATCH - 1))
+      if (members.length === 0) return out
+      const rows = await Promise.all(members.map(member => {
+        const [, tag, id] = member.split(' ')
+        return ctx.call(() => ctx.client.hgetall(ctx.keysAt(homes.at(tag!)).run(id!)))
+      }))
+      const stale: string[] = []
+      for (const [i, member] of members.entries()) {
+        const run = runOf(rows[i]) as RunRecord | null
+        if (run === null) {
+          if (now - Number(member.split(' ')[0]) > CANDIDATE_GRACE_MS) stale.push(member)
+        } else if (!isActiveRunStatus(run.status)) {
+          stale.push(member)
+        } else if (run.lease_expires_at <= now) {
+          out.push(run)
+          if (out.length >= limit) break
+        }
+      }
+      await forgetCandidates(ctx, stale)
+      if (out.length >= limit) return out
+      start += members.length - stale.length
+    }
+  }
+
   return {
     async createRun (run, opts) {
-      const result = await ctx.script(createRun,
-        [keys.run(run.id), keys.threadLock(run.thread_id), keys.active(run.owner), keys.runs(run.thread_id)],
-        [clock(), run.id, opts.maxActivePerUser, opts.threadLockTtlMs, EXPIRY_SLACK_MS, run.created_at,
-          isActiveRunStatus(run.status) ? '1' : '0', ...encodeHash(run, RUN_FIELDS)])
-      if (result === 'ok') return { ok: true }
+      const threadHome = await homes.find('thread', run.thread_id) ?? await homes.claim('thread', run.thread_id, homes.owner(run.owner))
+      const home = await homes.claimAs('run', run.id, threadHome)
+      const keys = ctx.keysAt(home)
+      const active = isActiveRunStatus(run.status)
+      const candidate = ctx.clustered && active ? `${String(clock()).padStart(16, '0')} ${homes.tag(home)} ${run.id}` : null
+      if (candidate !== null) await ctx.call(() => ctx.client.zadd(candidates(), run.created_at, candidate))
+      let result: unknown
+      try {
+        result = await ctx.script(createRun, home,
+          [keys.run(run.id), keys.threadLock(run.thread_id), keys.active(run.owner), keys.runs(run.thread_id)],
+          [clock(), run.id, opts.maxActivePerUser, opts.threadLockTtlMs, EXPIRY_SLACK_MS, run.created_at,
+            active ? '1' : '0', ...encodeHash(run, RUN_FIELDS), ...(candidate === null ? [] : ['_candidate', candidate])])
+      } catch (err) {
+        if (candidate !== null) await forgetCandidates(ctx, [candidate])
+        throw err
+      }
+      if (result === 'ok') {
+        await ctx.changed('run', run.id)
+        return { ok: true }
+      }
+      if (candidate !== null) await forgetCandidates(ctx, [candidate])
       return { ok: false, reason: result as 'thread_busy' | 'too_many_active' }
     },
 
@@ -112,31 +183,48 @@ export function redisRuns (ctx: RedisContext): RunStore {
     listRuns: runs.page,
 
     async listOrphanedRuns (limit) {
-      const rows = await ctx.script(orphanedRuns, [], [clock(), limit]) as unknown[]
+      if (ctx.clustered) return scanOrphans(limit)
+      const rows = await ctx.script(orphanedRuns, ctx.prefix, [ctx.keys.activeRuns], [clock(), limit]) as unknown[]
       return rows.map(row => runOf(row) as RunRecord)
     },
 
     async listActiveRuns (owner) {
-      const rows = await ctx.script(activeRuns, [keys.active(owner)], []) as unknown[]
+      const home = homes.owner(owner)
+      const rows = await ctx.script(activeRuns, home, [ctx.keysAt(home).active(owner)], []) as unknown[]
       return rows.map(row => runOf(row) as RunRecord).sort((a, b) => a.created_at - b.created_at || (a.id < b.id ? -1 : 1))
     },
 
     async claimRun (id, worker, leaseMs) {
-      return await ctx.script(claimRun, [keys.run(id)], [clock(), JSON.stringify(worker), leaseMs]) as number | null
+      const home = await homes.find('run', id)
+      if (home === null) return null
+      return await ctx.script(claimRun, home, [ctx.keysAt(home).run(id)], [clock(), JSON.stringify(worker), leaseMs]) as number | null
     },
 
     async renewRun (id, worker, fence, leaseMs) {
-      return await ctx.script(leaseRun, [keys.run(id)], [clock(), JSON.stringify(worker), fence, leaseMs]) === 1
+      const home = await homes.find('run', id)
+      if (home === null) return false
+      return await ctx.script(leaseRun, home, [ctx.keysAt(home).run(id)], [clock(), JSON.stringify(worker), fence, leaseMs]) === 1
     },
 
     async releaseRun (id, worker, fence, resumeAt = 0) {
-      return await ctx.script(leaseRun, [keys.run(id)], [clock(), JSON.stringify(worker), fence, '', resumeAt]) === 1
+      const home = await homes.find('run', id)
+      if (home === null) return false
+      return await ctx.script(leaseRun, home, [ctx.keysAt(home).run(id)], [clock(), JSON.stringify(worker), fence, '', resumeAt]) === 1
     },
 
     async updateRun (id, patch, fence) {
+      const home = await homes.find('run', id)
+      if (home === null) return null
       const applied = runPatch(patch)
-      return runOf(await ctx.script(updateRun, [keys.run(id)],
-        [clock(), fence === null ? '' : fence, applied.status ?? '', ...encodeHash(applied, RUN_FIELDS)]))
+      const hash = await ctx.script(updateRun, home, [ctx.keysAt(home).run(id)],
+        [clock(), fence === null ? '' : fence, applied.status ?? '', ...encodeHash(applied, RUN_FIELDS)]) as string[] | null
+      const updated = runOf(hash)
+      if (updated !== null) await ctx.changed('run', id)
+      if (ctx.clustered && updated !== null && !isActiveRunStatus(updated.status)) {
+        const at = hash!.indexOf('_candidate')
+        if (at !== -1 && at % 2 === 0) await forgetCandidates(ctx, [hash![at + 1]!])
+      }
+      return updated
     }
   }
 }

@@ -36,13 +36,16 @@ redis.call('DEL', KEYS[1])
 return 1`, THREAD_LOCK_LUA)
 
 export function redisThreadLocks (ctx: RedisContext): ThreadLockStore {
-  const { keys, clock } = ctx
+  const { clock, homes } = ctx
   return {
     async lockThread (threadId, holder, ttlMs) {
-      return await ctx.script(lockThread, [keys.threadLock(threadId)], [clock(), holder, ttlMs, EXPIRY_SLACK_MS]) as number | null
+      const home = await homes.find('thread', threadId) ?? await homes.claim('thread', threadId, homes.threadOnly(threadId))
+      return await ctx.script(lockThread, home, [ctx.keysAt(home).threadLock(threadId)], [clock(), holder, ttlMs, EXPIRY_SLACK_MS]) as number | null
     },
     async unlockThread (threadId, holder) {
-      return await ctx.script(unlockThread, [keys.threadLock(threadId)], [clock(), holder]) === 1
+      const home = await homes.find('thread', threadId)
+      if (home === null) return false
+      return await ctx.script(unlockThread, home, [ctx.keysAt(home).threadLock(threadId)], [clock(), holder]) === 1
     }
   }
 }

@@ -40,7 +40,7 @@ redis.call('HSET', KEYS[1], ARGV[4], ARGV[5], 'last_notice', ARGV[6], 'updated_a
 changed('user', ARGV[2])
 return redis.call('HGETALL', KEYS[1])`, USER_LUA)
 
-/** A hash per user (`user:<id>`, USER_FIELDS); every write is a script that also publishes ('user', id). */
+/** A hash per user (`user:<id>`, USER_FIELDS); every write is a script that also publishes ('user', id) (in a cluster, right after it). */
 export function redisUsers (ctx: RedisContext): UserStore {
   const { client, keys } = ctx
   const decode = (flat: unknown) => decodeHash<UserRecord>(flat, USER_FIELDS) as UserRecord
@@ -51,20 +51,24 @@ export function redisUsers (ctx: RedisContext): UserStore {
     },
 
     async suspendUser (id, { reason, by, at }) {
-      const [changed, flat] = await ctx.script(suspendUser, [keys.user(id)],
+      const [changed, flat] = await ctx.script(suspendUser, ctx.prefix, [keys.user(id)],
         [id, JSON.stringify(reason), JSON.stringify(by), at, ...defaults(id, at)]) as [number, string[]]
+      await ctx.changed('user', id)
       return { user: decode(flat), changed: changed === 1 }
     },
 
     async unsuspendUser (id, at) {
-      const [changed, flat] = await ctx.script(unsuspendUser, [keys.user(id)], [id, at, ...defaults(id, at)]) as [number, string[]]
+      const [changed, flat] = await ctx.script(unsuspendUser, ctx.prefix, [keys.user(id)], [id, at, ...defaults(id, at)]) as [number, string[]]
+      await ctx.changed('user', id)
       return { user: decode(flat), changed: changed === 1 }
     },
 
     async recordSafetyNotice (id, notice) {
       const [counter, time] = notice.type === 'warning' ? ['safety_warnings', 'last_warning_at'] : ['safety_deactivations', 'last_deactivation_at']
-      return decode(await ctx.script(recordSafetyNotice, [keys.user(id)],
-        [id, counter, time, notice.at, JSON.stringify(notice), ...defaults(id, notice.at)]))
+      const flat = await ctx.script(recordSafetyNotice, ctx.prefix, [keys.user(id)],
+        [id, counter, time, notice.at, JSON.stringify(notice), ...defaults(id, notice.at)])
+      await ctx.changed('user', id)
+      return decode(flat)
     }
   }
 }
