@@ -98,3 +98,21 @@ t.test('a run started before the suspension is written stops before its next rou
   t.equal(res.json().status, 'cancelled')
   t.equal(sim.counters()['POST /v1/responses'], 1, 'no round after the suspension')
 })
+
+t.test('a suspension that lands while the run\'s response is being created cancels that response upstream as soon as it exists', async t => {
+  const sim = await startSim(t)
+  const app = await build(t, sim)
+  const thread = await newThread(app, alice, 'A long one [slow:30000]')
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'latency', ms: 800, times: 1 })
+  const run = (await app.inject({ method: 'POST', url: `/api/openai/threads/${thread}/runs`, headers: alice, payload: { assistant_id: 'mentor', wait: false } })).json()
+  await until(async () => {
+    const stored = await app.store.getRun(run.id)
+    return stored?.status === 'in_progress' && stored.response_ids.length === 0
+  }, { message: 'the run to be creating its response' })
+  const suspended = await app.inject({ method: 'POST', url: '/api/openai/admin/users/alice/suspend', headers: admin, payload: { reason: 'mid-create' } })
+  t.equal(suspended.statusCode, 200)
+  t.equal((await app.store.getRun(run.id))!.response_ids.length, 0, 'the response did not exist yet when the runs were cancelled')
+  // Well before the 30 s generation would end.
+  await until(async () => (await app.store.getRun(run.id))?.status === 'cancelled', { message: 'the run to end cancelled', timeoutMs: 10_000 })
+  t.equal(sim.counters()['POST /v1/responses/{response_id}/cancel'], 1, 'its response was cancelled upstream once it existed')
+})
