@@ -156,10 +156,6 @@ export function createRunDriver (deps: RunDriverDeps) {
     return updated
   }
 
-  async function loop (ctx: DriveContext): Promise<void> {
-    let run = await store.getRun(ctx.runId)
-    const deadlineTimer = run && setTimeout(() => driving.get(ctx.runId)?.wake(), Math.max(0, run.deadline_at - clock()))
-    deadlineTimer?.unref()
   /**
    * A cancel (or a suspension) that came while the response was being created could not reach it
    * upstream: now that its id is recorded, it is cancelled there, rather than generating to its end.
@@ -168,6 +164,10 @@ export function createRunDriver (deps: RunDriverDeps) {
     if (run.cancel_requested) await upstream.cancel(responseId).catch(err => log.warn({ err, runId: run.id }, 'upstream cancel failed'))
   }
 
+  async function loop (ctx: DriveContext): Promise<void> {
+    let run = await store.getRun(ctx.runId)
+    const deadlineTimer = run && setTimeout(() => driving.get(ctx.runId)?.wake(), Math.max(0, run.deadline_at - clock()))
+    deadlineTimer?.unref()
     try {
       while (run && isActiveRunStatus(run.status)) {
         if (ctx.stop.aborted) throw ctx.stop.reason
@@ -290,43 +290,28 @@ export function createRunDriver (deps: RunDriverDeps) {
     if ('id' in created && typeof created.id === 'string') {
       run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null })
       await cancelIfRequested(run, created.id)
-      return awaitRound(ctx, run, profile, created.id, null, observed)
+      return awaitRound(ctx, run, profile, created.id, null)
     }
     return awaitRound(ctx, run, profile, null, created as ResponseStream)
   }
 
-  /**
-   * Waits for the round's response to end, then settles it and decides what follows. `observed`: the
-   * round as this drive started it; without it, the drive resumes a response an earlier one created.
-   */
-  async function awaitRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, knownId: string | null, stream: ResponseStream | null, observed?: RoundObservation): Promise<RunRecord> {
-    const round = observed ?? ctx.drive!.round(run, { params: null, round: Math.max(0, run.response_ids.length - 1), streamed: false, resumed: true, ...(knownId ? { responseId: knownId } : {}) })
-    let final: Response | null
-    try {
-      final = await round.within(() => upstream.awaitEnd({
-        knownId,
-        stream,
-        signal: ctx.waitSignal(),
-        stop: ctx.stop,
-        key: run.id,
-        hooks: {
-          async onCreated (responseId) {
-            round.created(responseId)
-            // Recorded before anything else happens: from here on a crash resumes this response.
-            Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null }))
-            await cancelIfRequested(run, responseId)
-          },
-          onEvent: event => {
-            round.event(event)
-            ctx.messages.forward(run, event)
-          }
-        }
-      }))
-    } catch (err) {
-      round.fail(err)
-      throw err
-    }
-    round.end(final)
+  /** Waits for the round's response to end, then settles it and decides what follows. */
+  async function awaitRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, knownId: string | null, stream: ResponseStream | null): Promise<RunRecord> {
+    const final = await upstream.awaitEnd({
+      knownId,
+      stream,
+      signal: ctx.waitSignal(),
+      stop: ctx.stop,
+      key: run.id,
+      hooks: {
+        async onCreated (responseId) {
+          // Recorded before anything else happens: from here on a crash resumes this response.
+          Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null }))
+          await cancelIfRequested(run, responseId)
+        },
+        onEvent: event => ctx.messages.forward(run, event)
+      }
+    })
     run = (await store.getRun(run.id)) ?? run
     if (!final) return run
     run = await settle(ctx, run, final, profile)
