@@ -39,6 +39,7 @@ export function newRunRecord (fields: NewRunFields): RunRecord {
     expires_at: null,
     steps: [],
     context_policy: null,
+    trace_context: null,
     ...fields
   }
 }

@@ -78,6 +78,11 @@ export interface RunRecord {
   steps: RunStepRecord[] | null
   /** The profile's context policy as the run applies it (truncation, compaction); null: none, the thread is read whole. */
   context_policy: ContextPolicy | null
+  /**
+   * W3C traceparent of the request that started the run, when tracing was on: every drive of the run, in
+   * any process, continues that trace (services/telemetry/run-telemetry.ts).
+   */
+  trace_context: string | null
 }
 
 /** A run step as the run keeps it; the Assistants API's RunStep object is built from it (runs/views.ts). */
@@ -142,7 +147,8 @@ export const RUN_FIELDS: Fields<RunRecord> = {
   required_action: 'json',
   expires_at: 'value',
   steps: 'json',
-  context_policy: 'json'
+  context_policy: 'json',
+  trace_context: 'value'
 }
 
 /**

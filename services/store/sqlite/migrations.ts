@@ -281,6 +281,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE runs ADD COLUMN context_policy TEXT;
       ALTER TABLE threads ADD COLUMN turn_tokens INTEGER;
     `
+  },
+  {
+    version: 9,
+    name: 'the trace a run belongs to',
+    // NULL on rows from before, and whenever tracing is off: a drive of such a run starts a trace of its own.
+    sql: `
+      ALTER TABLE runs ADD COLUMN trace_context TEXT;
+    `
   }
 ]
 

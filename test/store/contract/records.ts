@@ -60,7 +60,8 @@ export function recordsContract (tap: Test, setup: Setup): void {
       required_action: { type: 'submit_tool_outputs', submit_tool_outputs: { tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'page_url', arguments: '{}' } }] } },
       expires_at: 1234,
       steps: [{ id: 'step_1', type: 'tool_calls', status: 'in_progress', created_at: 12, ended_at: null, message_id: null, tool_calls: [{ id: 'call_1', name: 'page_url', arguments: '{}', output: null }], usage: null }],
-      context_policy: { truncation: 'auto', compact_threshold: 4000, max_input_tokens: null }
+      context_policy: { truncation: 'auto', compact_threshold: 4000, max_input_tokens: null },
+      trace_context: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'
     }
     awayFromUsual(t, full, makeRun(full.id, full.thread_id, full.owner), ['id', 'thread_id', 'owner'])
 
