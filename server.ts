@@ -7,6 +7,9 @@ import fp from 'fastify-plugin'
 import closeWithGrace from 'close-with-grace'
 import app, { type AppOptions } from './app.ts'
 import { ConfigError, loadConfig, trustProxyOption, type Config } from './services/config.ts'
+import { startTelemetry, type Telemetry } from './services/telemetry/sdk.ts'
+import { telemetrySettings } from './services/telemetry/settings.ts'
+import { traceLogFields } from './services/telemetry/tracing.ts'
 import { readTlsFiles, type TlsFiles } from './services/tls-files.ts'
 
 const SANE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
@@ -74,6 +77,8 @@ export function serverOptions (config: Config, overrides: ServerOptionsOverrides
       serializers: {
         req: (req: FastifyRequest) => ({ method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort })
       },
+      // With tracing on, a line written inside a span names its trace_id (and span_id).
+      ...(telemetrySettings(config).tracesUrl ? { mixin: traceLogFields } : {}),
       ...(overrides.logStream ? { stream: overrides.logStream } : {}),
       ...(pretty ? { transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } } : {})
     },
@@ -109,6 +114,7 @@ export async function buildServer (config: Config, overrides: ServerOptionsOverr
 export async function start (env: NodeJS.ProcessEnv = process.env): Promise<FastifyInstance> {
   let server: FastifyInstance
   let config: Config
+  let telemetry: Telemetry
   try {
     try {
       process.loadEnvFile()
@@ -117,7 +123,10 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
       if (code !== 'ENOENT') throw new ConfigError(`Invalid configuration: .env cannot be read (${code ?? (err as Error).message})`)
     }
     config = loadConfig(env)
+    // Before the app: its tracer and meter come from the providers this registers (nothing, without an endpoint).
+    telemetry = await startTelemetry(config)
     server = await buildServer(config)
+    telemetry.useLogger(server.log)
     await server.ready()
   } catch (err) {
     // Bad settings (including the files they point to) stop start-up with one line per problem, no stack.
@@ -131,6 +140,8 @@ export async function start (env: NodeJS.ProcessEnv = process.env): Promise<Fast
     if (err) server.log.error({ err }, 'shutting down after an error')
     else server.log.info({ signal }, 'shutting down')
     await server.close()
+    // After the app: the spans and metrics of its last requests and runs are flushed.
+    await telemetry.shutdown()
   })
   // A wrong key is found now, not at the first chat turn: logged, and readiness answers 503. Only a 401
   // counts; an upstream that cannot be asked does not hold start-up (at most a few seconds).

@@ -95,6 +95,7 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
   }
 
   function exceeded (refusal: Extract<ReserveResult, { ok: false }>): Error {
+    metrics?.budgetRefusals.inc({ scope: refusal.scope, blocked_by: refusal.blockedBy })
     if (refusal.blockedBy === 'reservations') {
       return withDetails(new BudgetExceeded(`${IN_FLIGHT[refusal.scope] ?? 'A daily budget is held by requests in progress'}; retry in a few seconds`),
         { retryAfterSeconds: IN_FLIGHT_RETRY_AFTER_S })
@@ -180,9 +181,10 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
     },
     /**
      * Settles a reservation to what was really used and writes the ledger (exactly once per
-     * reservation id, however often it is called).
+     * reservation id, however often it is called). `responseModel`: the model that answered an upstream
+     * response, whose tokens are then also counted in the GenAI terms (gen_ai.client.token.usage).
      */
-    async settle (reservationId: string, entry: { user: string, assistant: string, model: string, usage: TokenUsage, audioSeconds?: number, runs?: number }): Promise<void> {
+    async settle (reservationId: string, entry: { user: string, assistant: string, model: string, responseModel?: string, usage: TokenUsage, audioSeconds?: number, runs?: number }): Promise<void> {
       const audioSeconds = entry.audioSeconds ?? 0
       const row: LedgerRow = {
         // Only recordUsage (the reservation expired or was released) uses this day: settleBudget
@@ -205,6 +207,10 @@ export function createBudgetService ({ store, config, clock, prices, metrics }: 
       metrics?.tokens.inc({ ...labels, kind: 'output' }, entry.usage.output_tokens)
       metrics?.tokens.inc({ ...labels, kind: 'reasoning' }, entry.usage.reasoning_tokens)
       metrics?.costUsd.inc(labels, row.cost_usd)
+      metrics?.genAi.cost(labels, row.cost_usd)
+      if (entry.responseModel !== undefined) {
+        metrics?.genAi.tokens({ operation: 'chat', requestModel: entry.model, responseModel: entry.responseModel, assistant: entry.assistant }, entry.usage)
+      }
       if (audioSeconds > 0) metrics?.audioSeconds.inc({ model: entry.model }, audioSeconds)
     },
     async release (reservationId: string): Promise<void> {

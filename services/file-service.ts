@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from './config.ts'
 import { fromUpstream, notFound, quotaExceeded } from './errors.ts'
 import type { FileRecord, Store } from './store/types.ts'
+import { NO_TRACING, SpanKind, type Tracing } from './telemetry/tracing.ts'
 import type { ReceivedUpload } from './uploads/spool.ts'
 import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
 import { listPage, type ListPage, type ListQuery } from '../schemas/common.ts'
@@ -15,6 +16,7 @@ export interface FileServiceDeps {
   config: Config
   log: FastifyBaseLogger
   clock: () => number
+  tracing?: Tracing
 }
 
 export function toFileView (record: FileRecord): FileView {
@@ -38,7 +40,7 @@ const MAX_SCAN_PAGES = 10
  * store with the media type identified from the bytes (the thread service makes image parts from it).
  * Someone else's file is "not found", exactly like an unknown id.
  */
-export function createFileService ({ openai, store, config, log, clock }: FileServiceDeps) {
+export function createFileService ({ openai, store, config, log, clock, tracing = NO_TRACING }: FileServiceDeps) {
   /** The caller's files read forwards, of one purpose when `purpose` is given (the cursor then is the last file read). */
   async function listForward (userId: string, query: ForwardQuery, purpose?: FileRecord['purpose']): Promise<ListPage<FileView>> {
     if (!purpose) {
@@ -87,8 +89,16 @@ export function createFileService ({ openai, store, config, log, clock }: FileSe
       await checkRoom(userId)
       let created
       try {
-        created = await withUploadRetries(config, () =>
-          openai.files.create({ file: upstreamFile(upload), purpose }, uploadRequestOptions(config, upload.bytes)))
+        // What was uploaded, never its name or content.
+        created = await tracing.span('upload_file', {
+          kind: SpanKind.CLIENT,
+          attributes: { 'gen_ai.provider.name': 'openai', 'assistant_gateway.file.purpose': purpose, 'assistant_gateway.file.media_type': upload.type.mime, 'assistant_gateway.file.bytes': upload.bytes }
+        }, async span => {
+          const file = await withUploadRetries(config, () =>
+            openai.files.create({ file: upstreamFile(upload), purpose }, uploadRequestOptions(config, upload.bytes)))
+          span?.setAttribute('assistant_gateway.file.id', file.id)
+          return file
+        })
       } catch (err) {
         throw fromUpstream(err, 'File')
       }

@@ -8,6 +8,8 @@ import { newId } from './ids.ts'
 import { audioSeconds } from './uploads/audio-duration.ts'
 import type { AudioKind } from './uploads/media-types.ts'
 import type { ReceivedUpload } from './uploads/spool.ts'
+import type { Metrics } from './metrics.ts'
+import { errorType, NO_TRACING, SpanKind, type Tracing } from './telemetry/tracing.ts'
 import { uploadRequestOptions, upstreamFile, withUploadRetries } from './uploads/upstream.ts'
 import type { Transcription, TranscriptionFields } from '../schemas/uploads.ts'
 
@@ -17,6 +19,8 @@ export interface TranscriptionServiceDeps {
   config: Config
   log: FastifyBaseLogger
   clock: () => number
+  metrics?: Metrics
+  tracing?: Tracing
 }
 
 /** A reservation outlives the longest transcription call (retries included); the sweeper frees it after a crash. */
@@ -53,7 +57,7 @@ function upstreamError (err: unknown): Error {
  * reports when it reports seconds (whisper-1, verbose answers); gpt-transcribe reports tokens, so the
  * reserved length stands. Released on failure.
  */
-export function createTranscriptionService ({ openai, budgets, config, log, clock }: TranscriptionServiceDeps) {
+export function createTranscriptionService ({ openai, budgets, config, log, clock, metrics, tracing = NO_TRACING }: TranscriptionServiceDeps) {
   const allowed = transcriptionModels(config)
 
   return {
@@ -75,17 +79,37 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
       await budgets.reserveAudio({ id: reservationId, user: userId, seconds: reserved, expiresAt: clock() + RESERVATION_TTL_MS }, { waitMs: config.BUDGET_WAIT_MS })
 
       let result: TranscriptionCreateResponse
+      const started = performance.now()
+      const operation = { operation: 'transcription', requestModel: model }
       try {
-        result = await withUploadRetries(config, () => openai.audio.transcriptions.create({
-          file: upstreamFile(audio),
-          model,
-          // Always JSON upstream (gpt-transcribe answers nothing else); text/plain is made here.
-          response_format: 'json',
-          ...(fields.language ? { language: fields.language } : {}),
-          ...(fields.prompt ? { prompt: fields.prompt } : {}),
-          ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {})
-        }, uploadRequestOptions(config, audio.bytes)))
+        // The audio's length and format on the span; its words only with content capture (redacted).
+        result = await tracing.span(`transcription ${model}`, {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            'gen_ai.operation.name': 'transcription',
+            'gen_ai.provider.name': 'openai',
+            'gen_ai.request.model': model,
+            'assistant_gateway.audio.format': audio.type.kind,
+            'assistant_gateway.audio.bytes': audio.bytes,
+            'assistant_gateway.audio.seconds': reserved
+          }
+        }, async span => {
+          const answer = await withUploadRetries(config, () => openai.audio.transcriptions.create({
+            file: upstreamFile(audio),
+            model,
+            // Always JSON upstream (gpt-transcribe answers nothing else); text/plain is made here.
+            response_format: 'json',
+            ...(fields.language ? { language: fields.language } : {}),
+            ...(fields.prompt ? { prompt: fields.prompt } : {}),
+            ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {})
+          }, uploadRequestOptions(config, audio.bytes)))
+          const text = tracing.content(JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: answer.text }] }]))
+          if (text) span?.setAttribute('gen_ai.output.messages', text)
+          return answer
+        })
+        metrics?.genAi.duration(operation, (performance.now() - started) / 1000)
       } catch (err) {
+        metrics?.genAi.duration(operation, (performance.now() - started) / 1000, errorType(err))
         await budgets.release(reservationId).catch(cause => log.error({ err: cause }, 'could not release an audio reservation'))
         throw upstreamError(err)
       }

@@ -7,8 +7,8 @@ declare module 'fastify' {
 }
 
 async function files (fastify: FastifyInstance) {
-  const { openai, store, config, log, clock } = fastify
-  fastify.decorate('files', createFileService({ openai, store, config, log, clock }))
+  const { openai, store, config, log, clock, tracing } = fastify
+  fastify.decorate('files', createFileService({ openai, store, config, log, clock, tracing }))
 }
 
-export default fp(files, { name: 'files', dependencies: ['openai', 'store'] })
+export default fp(files, { name: 'files', dependencies: ['openai', 'store', 'tracing'] })

@@ -11,7 +11,7 @@ declare module 'fastify' {
 
 /** Every tool an assistant may use: the built-in ones and the agents file's webhook tools. */
 async function tools (fastify: FastifyInstance) {
-  const { config, clock, log, metrics } = fastify
+  const { config, clock, log, metrics, tracing } = fastify
   const webhookClient = createWebhookClient({
     allowedNetworks: config.TOOL_WEBHOOK_ALLOWED_NETWORKS,
     maxResponseBytes: config.TOOL_WEBHOOK_MAX_RESPONSE_BYTES,
@@ -25,8 +25,9 @@ async function tools (fastify: FastifyInstance) {
     defaultTimeoutMs: config.TOOL_TIMEOUT_MS,
     log,
     metrics,
-    webhookClient
+    webhookClient,
+    tracing
   }))
 }
 
-export default fp(tools, { name: 'tools', dependencies: ['metrics'] })
+export default fp(tools, { name: 'tools', dependencies: ['metrics', 'tracing'] })

@@ -7,8 +7,8 @@ declare module 'fastify' {
 }
 
 async function transcriptions (fastify: FastifyInstance) {
-  const { openai, budgets, config, log, clock } = fastify
-  fastify.decorate('transcriptions', createTranscriptionService({ openai, budgets, config, log, clock }))
+  const { openai, budgets, config, log, clock, metrics, tracing } = fastify
+  fastify.decorate('transcriptions', createTranscriptionService({ openai, budgets, config, log, clock, metrics, tracing }))
 }
 
-export default fp(transcriptions, { name: 'transcriptions', dependencies: ['openai', 'budgets'] })
+export default fp(transcriptions, { name: 'transcriptions', dependencies: ['openai', 'budgets', 'metrics', 'tracing'] })

@@ -12,6 +12,7 @@ import { isActiveRunStatus, type AssistantProfile, type RunRecord, type RunStatu
 import type { ToolRegistry } from '../tools/registry.ts'
 import type { UserIdentities } from '../users/identities.ts'
 import type { SuspensionCheck } from '../users/suspensions.ts'
+import type { RoundObservation, RunDrive, RunTelemetry } from '../telemetry/run-telemetry.ts'
 import type { RunEvents } from './events.ts'
 import type { LeaseKeeper } from './leases.ts'
 import { createMessageRelay, type MessageRelay } from './relay.ts'
@@ -35,6 +36,7 @@ export interface RunDriverDeps {
   metrics?: Metrics
   identities: Pick<UserIdentities, 'safetyIdentifier'>
   suspensions: Pick<SuspensionCheck, 'isSuspended'>
+  telemetry: RunTelemetry
 }
 
 const CANCEL_SETTLE_MS = 10_000
@@ -78,6 +80,8 @@ interface DriveContext {
   messages: MessageRelay
   /** A signal for the next wait, aborted on stop, at the deadline or when the run is woken (cancel). */
   waitSignal: () => AbortSignal
+  /** This drive's span and metrics (set once the run is read). */
+  drive?: RunDrive
 }
 
 /**
@@ -88,7 +92,7 @@ interface DriveContext {
  * response, never usage counted twice.
  */
 export function createRunDriver (deps: RunDriverDeps) {
-  const { upstream, leases, store, budgets, tools, assistants, events, config, log, clock, metrics, identities, suspensions } = deps
+  const { upstream, leases, store, budgets, tools, assistants, events, config, log, clock, metrics, identities, suspensions, telemetry } = deps
   const driving = new Map<string, { stop: AbortController, wake: () => void }>()
   /** Runs kicked here whose driver has not registered yet (it first claims the lease). */
   const starting = new Set<string>()
@@ -166,15 +170,26 @@ export function createRunDriver (deps: RunDriverDeps) {
 
   async function loop (ctx: DriveContext): Promise<void> {
     let run = await store.getRun(ctx.runId)
-    const deadlineTimer = run && setTimeout(() => driving.get(ctx.runId)?.wake(), Math.max(0, run.deadline_at - clock()))
-    deadlineTimer?.unref()
+    if (!run) return
+    const drive = ctx.drive = telemetry.drive(run)
+    const deadlineTimer = setTimeout(() => driving.get(ctx.runId)?.wake(), Math.max(0, run.deadline_at - clock()))
+    deadlineTimer.unref()
+    let stopped: string | undefined
     try {
-      while (run && isActiveRunStatus(run.status)) {
-        if (ctx.stop.aborted) throw ctx.stop.reason
-        run = await step(ctx, run)
-      }
+      // Everything the drive does (rounds, tools, store writes' logs) happens inside its span.
+      await drive.within(async () => {
+        while (run && isActiveRunStatus(run.status)) {
+          if (ctx.stop.aborted) throw ctx.stop.reason
+          run = await step(ctx, run)
+        }
+      })
+    } catch (err) {
+      const stop = err instanceof StopDriving ? err : ctx.stop.reason instanceof StopDriving ? ctx.stop.reason : null
+      stopped = stop?.reason ?? 'error'
+      throw err
     } finally {
-      clearTimeout(deadlineTimer ?? undefined)
+      clearTimeout(deadlineTimer)
+      drive.end(run, stopped)
     }
   }
 
@@ -271,12 +286,15 @@ export function createRunDriver (deps: RunDriverDeps) {
     // client is streaming are created unstreamed and polled: memory stays bounded however many wait.
     const streamed = run.stream || upstream.openStreams() < config.RUN_MAX_UPSTREAM_STREAMS
     const safetyIdentifier = await identities.safetyIdentifier(run.owner)
+    const params = roundParams({
+      run, profile, round, input, tools: toolDefinitions, streamed, safetyIdentifier, promptCacheShards: config.PROMPT_CACHE_SHARDS
+    })
+    const observed = ctx.drive!.round(run, { params, round, streamed, resumed: false })
     let created: ResponseStream | Response
     try {
-      created = await upstream.create(roundParams({
-        run, profile, round, input, tools: toolDefinitions, streamed, safetyIdentifier, promptCacheShards: config.PROMPT_CACHE_SHARDS
-      }), ctx.stop)
+      created = await observed.within(() => upstream.create(params, ctx.stop))
     } catch (err) {
+      observed.fail(err)
       if (ctx.stop.aborted) throw err
       log.warn({ err, runId: run.id }, 'could not start the upstream response')
       run = await update(ctx, { creating_since: null })
@@ -288,30 +306,46 @@ export function createRunDriver (deps: RunDriverDeps) {
       })
     }
     if ('id' in created && typeof created.id === 'string') {
+      observed.created(created.id)
       run = await update(ctx, { response_ids: [...run.response_ids, created.id], creating_since: null })
       await cancelIfRequested(run, created.id)
-      return awaitRound(ctx, run, profile, created.id, null)
+      return awaitRound(ctx, run, profile, created.id, null, observed)
     }
-    return awaitRound(ctx, run, profile, null, created as ResponseStream)
+    return awaitRound(ctx, run, profile, null, created as ResponseStream, observed)
   }
 
-  /** Waits for the round's response to end, then settles it and decides what follows. */
-  async function awaitRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, knownId: string | null, stream: ResponseStream | null): Promise<RunRecord> {
-    const final = await upstream.awaitEnd({
-      knownId,
-      stream,
-      signal: ctx.waitSignal(),
-      stop: ctx.stop,
-      key: run.id,
-      hooks: {
-        async onCreated (responseId) {
-          // Recorded before anything else happens: from here on a crash resumes this response.
-          Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null }))
-          await cancelIfRequested(run, responseId)
-        },
-        onEvent: event => ctx.messages.forward(run, event)
-      }
-    })
+  /**
+   * Waits for the round's response to end, then settles it and decides what follows. `observed`: the
+   * round as this drive started it; without it, the drive resumes a response an earlier one created.
+   */
+  async function awaitRound (ctx: DriveContext, run: RunRecord, profile: AssistantProfile, knownId: string | null, stream: ResponseStream | null, observed?: RoundObservation): Promise<RunRecord> {
+    const round = observed ?? ctx.drive!.round(run, { params: null, round: Math.max(0, run.response_ids.length - 1), streamed: false, resumed: true, ...(knownId ? { responseId: knownId } : {}) })
+    let final: Response | null
+    try {
+      final = await round.within(() => upstream.awaitEnd({
+        knownId,
+        stream,
+        signal: ctx.waitSignal(),
+        stop: ctx.stop,
+        key: run.id,
+        hooks: {
+          async onCreated (responseId) {
+            round.created(responseId)
+            // Recorded before anything else happens: from here on a crash resumes this response.
+            Object.assign(run, await update(ctx, { response_ids: [...run.response_ids, responseId], creating_since: null }))
+            await cancelIfRequested(run, responseId)
+          },
+          onEvent: event => {
+            round.event(event)
+            ctx.messages.forward(run, event)
+          }
+        }
+      }))
+    } catch (err) {
+      round.fail(err)
+      throw err
+    }
+    round.end(final)
     run = (await store.getRun(run.id)) ?? run
     if (!final) return run
     run = await settle(ctx, run, final, profile)
@@ -329,6 +363,7 @@ export function createRunDriver (deps: RunDriverDeps) {
       user: run.owner,
       assistant: run.assistant_type,
       model: run.model,
+      responseModel: response.model,
       usage,
       runs: run.settled_response_ids.length === 0 ? 1 : 0
     })
@@ -498,6 +533,8 @@ export function createRunDriver (deps: RunDriverDeps) {
     workerId: leases.workerId,
     /** Runs this process is driving (or about to: kicked, claiming the lease). */
     isDriving: (runId: string) => driving.has(runId) || starting.has(runId),
+    /** How many runs this process drives now (the runs_in_flight gauge). */
+    drivingCount: () => driving.size,
     /** Interrupts the current wait of a locally driven run so it sees a cancel at once. */
     wake (runId: string): void {
       driving.get(runId)?.wake()

@@ -12,6 +12,8 @@ import type { MessageService } from '../threads/messages.ts'
 import type { ToolRegistry } from '../tools/registry.ts'
 import type { UserIdentities } from '../users/identities.ts'
 import type { SuspensionCheck } from '../users/suspensions.ts'
+import { createRunTelemetry } from '../telemetry/run-telemetry.ts'
+import { NO_TRACING, type Tracing } from '../telemetry/tracing.ts'
 import { createRunDriver } from './driver.ts'
 import { createRunEvents } from './events.ts'
 import { createRunFollowers } from './followers.ts'
@@ -36,6 +38,8 @@ export interface RunsDeps {
   /** Who a request is for upstream (safety identifiers), and whether its user is suspended. */
   identities: Pick<UserIdentities, 'safetyIdentifier'>
   suspensions: Pick<SuspensionCheck, 'isSuspended'>
+  /** Spans of runs, rounds and tools (a no-op without tracing). */
+  tracing?: Tracing
 }
 
 /**
@@ -49,13 +53,16 @@ export function createRuns (deps: RunsDeps) {
   const events = createRunEvents()
   const leases = createLeaseKeeper({ store, workerId, leaseMs: config.RUN_LEASE_MS, log })
   const upstream = createUpstreamResponses({ openai, config, log })
-  const driver = createRunDriver({ ...deps, upstream, leases, events })
+  const telemetry = createRunTelemetry({ tracing: deps.tracing ?? NO_TRACING, metrics: deps.metrics, config })
+  const driver = createRunDriver({ ...deps, upstream, leases, events, telemetry })
   const watcher = createRunWatcher({ store, log })
   const followers = createRunFollowers({ openai, store, watcher, log, clock: deps.clock })
-  const service = createRunService({ ...deps, driver, events, watcher, followers })
+  const service = createRunService({ ...deps, driver, events, watcher, followers, telemetry })
   const sweeper = createRunSweeper({ store, driver, log, intervalMs: config.RUN_LEASE_MS })
   return {
     service,
+    /** Runs this process drives now. */
+    get driving () { return driver.drivingCount() },
     start: () => sweeper.start(),
     async close (): Promise<void> {
       sweeper.stop()

@@ -19,6 +19,7 @@ import type { RunEventSource } from './sse.ts'
 import { toStepView } from './steps.ts'
 import { compactionBound, estimateInputTokens } from './usage.ts'
 import type { RunWatcher } from './watch.ts'
+import type { RunTelemetry } from '../telemetry/run-telemetry.ts'
 import { toRunView } from './views.ts'
 
 /** What the service needs: the pipeline's dependencies and the parts of it the service drives or reads. */
@@ -27,6 +28,7 @@ export interface RunServiceDeps extends RunsDeps {
   events: RunEvents
   watcher: RunWatcher
   followers: RunFollowers
+  telemetry: RunTelemetry
 }
 
 const CANCEL_WAIT_MS = 3000
@@ -52,7 +54,7 @@ const settled = (run: RunRecord) => !isRunningStatus(run.status)
  * budget), read, list, wait, cancel, and the sources of their event streams.
  */
 export function createRunService (deps: RunServiceDeps) {
-  const { openai, store, access, messages, assistants, budgets, tools, driver, events, watcher, followers, config, log, clock } = deps
+  const { openai, store, access, messages, assistants, budgets, tools, driver, events, watcher, followers, config, log, clock, telemetry } = deps
   const threadLockTtlMs = config.RUN_MAX_DURATION_MS + 60_000
 
   async function ownedRun (userId: string, threadId: string, runId: string): Promise<RunRecord> {
@@ -164,7 +166,9 @@ export function createRunService (deps: RunServiceDeps) {
         tool_choice: choice ?? null,
         parallel_tool_calls: request.parallel_tool_calls ?? true,
         additional_instructions: request.additional_instructions ?? null,
-        context_policy: contextPolicy
+        context_policy: contextPolicy,
+        // The run outlives this request and may be driven by another instance: its trace goes with it.
+        trace_context: telemetry.origin()
       })
       let created
       try {

@@ -6,6 +6,7 @@ import type { FunctionTool } from 'openai/resources/responses/responses'
 import type { WebhookTool } from '../../schemas/assistants.ts'
 import { ConfigError } from '../config.ts'
 import type { Metrics } from '../metrics.ts'
+import { failSpan, NO_TRACING, type Tracing } from '../telemetry/tracing.ts'
 import type { BuiltinTool, ToolContext } from './types.ts'
 import type { WebhookClient } from './webhook.ts'
 
@@ -20,12 +21,16 @@ export interface ToolRegistryOptions {
   metrics?: Metrics
   /** How webhook tools are called (webhook.ts: destinations, no redirects, bounded answers); needed when there are any. */
   webhookClient?: WebhookClient
+  /** An execute_tool span per call; webhook calls carry its traceparent. */
+  tracing?: Tracing
 }
 
 /** Tool outputs are fed back to the model; keep them bounded. */
 const MAX_OUTPUT_CHARS = 64 * 1024
 
 interface Entry {
+  /** The conventions' gen_ai.tool.type: in-process functions, or extensions calling a service. */
+  type: 'function' | 'extension'
   definition: FunctionTool
   validate: ValidateFunction
   timeoutMs: number
@@ -52,12 +57,14 @@ export function signWebhook (secret: string, timestamp: string, body: string): s
  */
 export function createToolRegistry (options: ToolRegistryOptions) {
   const { log, metrics, defaultTimeoutMs } = options
+  const tracing = options.tracing ?? NO_TRACING
   const ajv = new Ajv({ strict: false, allErrors: false })
   addFormats.default(ajv)
   const tools = new Map<string, Entry>()
 
   for (const tool of options.builtins) {
     tools.set(tool.name, {
+      type: 'function',
       definition: { type: 'function', name: tool.name, description: tool.description, parameters: tool.parameters, strict: false },
       validate: ajv.compile(tool.parameters),
       timeoutMs: defaultTimeoutMs,
@@ -72,15 +79,17 @@ export function createToolRegistry (options: ToolRegistryOptions) {
     if (!client) throw new Error(`webhook tool ${hook.name} needs a webhook client`)
     client.checkUrl(hook.name, hook.url)
     tools.set(hook.name, {
+      type: 'extension',
       definition: { type: 'function', name: hook.name, description: hook.description, parameters: hook.parameters, strict: false },
       validate: ajv.compile(hook.parameters),
       timeoutMs: hook.timeout_ms ?? defaultTimeoutMs,
       run: async (args, context) => {
         const body = JSON.stringify({ tool: hook.name, arguments: args, user_id: context.userId, run_id: context.runId, thread_id: context.threadId })
         const timestamp = String(Math.floor(Date.now() / 1000))
-        const text = await client.post(hook.name, hook.url,
-          { 'content-type': 'application/json', 'x-gateway-timestamp': timestamp, 'x-gateway-signature': signWebhook(secret, timestamp, body) },
-          body, context.signal)
+        const headers = { 'content-type': 'application/json', 'x-gateway-timestamp': timestamp, 'x-gateway-signature': signWebhook(secret, timestamp, body) }
+        // The tool service can join the run's trace; the signature covers the timestamp and body, not this.
+        tracing.inject(headers)
+        const text = await client.post(hook.name, hook.url, headers, body, context.signal)
         try {
           return JSON.parse(text)
         } catch {
@@ -116,6 +125,35 @@ export function createToolRegistry (options: ToolRegistryOptions) {
     return text.length > MAX_OUTPUT_CHARS ? `${text.slice(0, MAX_OUTPUT_CHARS)}…[truncated]` : text
   }
 
+  /** One call, whatever happens: the output the model reads and how it went (ok, or the kind of failure). */
+  async function attempt (entry: Entry | undefined, call: ToolCall, context: Omit<ToolContext, 'signal'>, signal: AbortSignal): Promise<{ output: string, outcome: string }> {
+    let outcome = 'ok'
+    try {
+      if (!entry) throw new ToolError('unknown_tool', `no tool named ${call.name} is available`)
+      let args: unknown
+      try {
+        args = JSON.parse(call.arguments || '{}')
+      } catch {
+        throw new ToolError('invalid_arguments', 'arguments are not valid JSON')
+      }
+      if (!entry.validate(args)) {
+        const issue = entry.validate.errors?.[0]
+        throw new ToolError('invalid_arguments', `arguments${issue?.instancePath ?? ''} ${issue?.message ?? 'do not match the schema'}`)
+      }
+      return { output: output(await runWithTimeout(entry, args as Record<string, unknown>, context, signal)), outcome }
+    } catch (err) {
+      const kind = err instanceof ToolError ? err.kind : 'tool_failed'
+      outcome = kind
+      // Only our own messages reach the model; an arbitrary exception could carry internals (URLs, paths).
+      const message = err instanceof ToolError ? err.message : 'the tool failed'
+      if (!(err instanceof ToolError)) log.warn({ err, tool: call.name, runId: context.runId }, 'tool threw')
+      log.info({ tool: call.name, runId: context.runId, kind }, 'tool call failed')
+      return { output: JSON.stringify({ error: kind, message }), outcome }
+    } finally {
+      metrics?.toolCalls.inc({ tool: entry ? call.name : 'unknown', outcome })
+    }
+  }
+
   return {
     has: (name: string) => tools.has(name),
     /** Function tool definitions for the upstream request, in the assistant's order. */
@@ -125,34 +163,29 @@ export function createToolRegistry (options: ToolRegistryOptions) {
         return entry ? [entry.definition] : []
       })
     },
-    /** Runs one call and returns the output for the model; never throws. */
+    /** Runs one call and returns the output for the model; never throws. An execute_tool span when tracing. */
     async execute (call: ToolCall, allowed: string[], context: Omit<ToolContext, 'signal'>, signal: AbortSignal): Promise<string> {
       const entry = allowed.includes(call.name) ? tools.get(call.name) : undefined
-      let outcome = 'ok'
-      try {
-        if (!entry) throw new ToolError('unknown_tool', `no tool named ${call.name} is available`)
-        let args: unknown
-        try {
-          args = JSON.parse(call.arguments || '{}')
-        } catch {
-          throw new ToolError('invalid_arguments', 'arguments are not valid JSON')
+      // The model names the tool: an unknown name is not a span name (nor more than a short attribute).
+      const name = entry ? call.name : 'unknown'
+      return tracing.span(`execute_tool ${name}`, {
+        attributes: {
+          'gen_ai.operation.name': 'execute_tool',
+          'gen_ai.tool.name': call.name.slice(0, 64),
+          'gen_ai.tool.call.id': call.call_id,
+          ...(entry ? { 'gen_ai.tool.type': entry.type } : {}),
+          'assistant_gateway.run.id': context.runId
         }
-        if (!entry.validate(args)) {
-          const issue = entry.validate.errors?.[0]
-          throw new ToolError('invalid_arguments', `arguments${issue?.instancePath ?? ''} ${issue?.message ?? 'do not match the schema'}`)
-        }
-        return output(await runWithTimeout(entry, args as Record<string, unknown>, context, signal))
-      } catch (err) {
-        const kind = err instanceof ToolError ? err.kind : 'tool_failed'
-        outcome = kind
-        // Only our own messages reach the model; an arbitrary exception could carry internals (URLs, paths).
-        const message = err instanceof ToolError ? err.message : 'the tool failed'
-        if (!(err instanceof ToolError)) log.warn({ err, tool: call.name, runId: context.runId }, 'tool threw')
-        log.info({ tool: call.name, runId: context.runId, kind }, 'tool call failed')
-        return JSON.stringify({ error: kind, message })
-      } finally {
-        metrics?.toolCalls.inc({ tool: entry ? call.name : 'unknown', outcome })
-      }
+      }, async span => {
+        const args = tracing.content(call.arguments)
+        if (args) span?.setAttribute('gen_ai.tool.call.arguments', args)
+        const done = await attempt(entry, call, context, signal)
+        span?.setAttribute('assistant_gateway.tool.outcome', done.outcome)
+        if (done.outcome !== 'ok') failSpan(span, done.outcome)
+        const result = tracing.content(done.output)
+        if (result) span?.setAttribute('gen_ai.tool.call.result', result)
+        return done.output
+      })
     }
   }
 }

@@ -7,7 +7,16 @@ import { BUNDLED_AGENTS_FILE } from '../../services/assistants/agents-file.ts'
 
 export const WEBHOOK_SECRET = 'webhook-secret-for-tests-0123456789'
 
-export interface WebhookCall { tool: string, arguments: unknown, user_id: string, run_id: string, thread_id: string, signatureValid: boolean }
+export interface WebhookCall {
+  tool: string
+  arguments: unknown
+  user_id: string
+  run_id: string
+  thread_id: string
+  signatureValid: boolean
+  /** The W3C trace context the gateway sent (with tracing on). */
+  traceparent?: string
+}
 
 function verify (req: IncomingMessage, body: string): boolean {
   const timestamp = String(req.headers['x-gateway-timestamp'] ?? '')
@@ -73,7 +82,7 @@ export async function startWebhookTools (t: Teardown, internal?: { url: string }
     req.on('end', () => {
       const signatureValid = verify(req, body)
       const parsed = JSON.parse(body) as Omit<WebhookCall, 'signatureValid'>
-      calls.push({ ...parsed, signatureValid })
+      calls.push({ ...parsed, signatureValid, ...(req.headers.traceparent ? { traceparent: String(req.headers.traceparent) } : {}) })
       if (!signatureValid) { res.statusCode = 401; res.end(); return }
       res.setHeader('content-type', 'application/json')
       switch (parsed.tool) {
