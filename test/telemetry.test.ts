@@ -90,6 +90,9 @@ t.test('a streamed chat turn with a tool round is one trace: the request, the ru
     })
   }
   t.same(chats.map(c => c.attributes['gen_ai.response.finish_reasons']), [['tool_calls'], ['stop']])
+  for (const chat of chats) {
+    t.ok(spans.some(s => s.name === 'openai responses.create' && s.parentSpanId === chat.spanId && s.kind === CLIENT), 'the upstream call itself, under its response')
+  }
   t.not(chats[0]!.attributes['gen_ai.response.id'], chats[1]!.attributes['gen_ai.response.id'])
   const finished = await (await fetch(`${gateway.url}/api/openai/threads/${threadId}/runs?limit=1`, { headers })).json() as { data: Array<{ usage: { prompt_tokens: number, completion_tokens: number } }> }
   t.equal(chats.reduce((n, c) => n + Number(c.attributes['gen_ai.usage.input_tokens']), 0), finished.data[0]!.usage.prompt_tokens, 'the spans\' tokens add up to the run\'s usage')

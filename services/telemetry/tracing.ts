@@ -10,6 +10,8 @@ export interface SpanOptions {
   /** The parent, when it is not the active context (a run's stored origin). */
   parent?: Context
   links?: Link[]
+  /** Unix ms, when the span is made after the fact. */
+  startTime?: number
 }
 
 /**
@@ -73,7 +75,7 @@ export function createTracing (config: TelemetryConfig): Tracing {
   const captureContent = settings.captureContent
 
   function start (name: string, options: SpanOptions): Span {
-    return tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links }, options.parent ?? context.active())
+    return tracer.startSpan(name, { kind: options.kind ?? SpanKind.INTERNAL, attributes: options.attributes, links: options.links, startTime: options.startTime }, options.parent ?? context.active())
   }
 
   return {
