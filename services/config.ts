@@ -165,6 +165,7 @@ function describeRule (schema: TSchema, keyword: string, params: Record<string, 
     case 'maximum':
     case 'type':
       if (s.type === 'integer') return `must be an integer from ${s.minimum} to ${s.maximum}`
+      if (s.type === 'number' && s.minimum !== undefined && s.maximum !== undefined) return `must be a number from ${s.minimum} to ${s.maximum}`
       return `must be a ${String(s.type ?? 'valid value')}`
     case 'pattern': return typeof s.expected === 'string' ? `must be ${s.expected}` : 'is not in the expected format (see .env.example)'
     default: {
