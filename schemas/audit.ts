@@ -18,6 +18,7 @@ export const AuditListQuerySchema = Type.Object({
   limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
   order: Type.Union([Type.Literal('asc'), Type.Literal('desc')], { default: 'desc' }),
   after: Type.Optional(OpaqueIdSchema),
+  before: Type.Optional(OpaqueIdSchema),
   actor: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   action: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[a-z0-9_.]+$' })),
   since: Type.Optional(Type.Integer({ minimum: 0, description: 'Unix seconds: entries created at or after it' }))

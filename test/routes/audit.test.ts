@@ -66,6 +66,8 @@ t.test('every admin write is audited: who, what, when, target, request id; liste
   t.match(first, { has_more: true, first_id: 'aud_1', last_id: 'aud_4' })
   const second = (await app.inject({ url: '/api/openai/admin/audit?limit=4&order=asc&after=aud_4', headers: ada })).json()
   t.match(second, { has_more: false, first_id: 'aud_5', last_id: 'aud_6' })
+  const back = (await app.inject({ url: '/api/openai/admin/audit?limit=2&order=asc&before=aud_5', headers: ada })).json()
+  t.match(back, { first_id: 'aud_3', last_id: 'aud_4', has_more: true }, 'before turns the page back')
   t.equal((await app.inject({ url: '/api/openai/admin/audit?action=Not%20An%20Action', headers: ada })).statusCode, 400)
 
   t.equal((await app.inject({ url: '/api/openai/admin/audit', headers: bearer(userToken('mallory')) })).statusCode, 403)

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { API_ERRORS, ListOf, errorResponses, listPage } from '../../../../schemas/common.ts'
 import { AuditEntrySchema, AuditListQuerySchema, AuditVerificationSchema } from '../../../../schemas/audit.ts'
+import { readPage } from '../../../../services/lists.ts'
 
 const tags = ['Users and audit']
 
@@ -17,8 +18,11 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       response: { 200: ListOf(AuditEntrySchema), ...errorResponses(...API_ERRORS, 403) }
     }
   }, async function (request) {
-    const page = await audit.list(request.query)
-    return listPage(page.data.map(entry => ({ ...entry, object: 'audit.entry' as const })), page.hasMore)
+    const { limit, order, after, before, ...filters } = request.query
+    return readPage({ limit, order, after, before }, async forward => {
+      const page = await audit.list({ ...forward, ...filters })
+      return listPage(page.data.map(entry => ({ ...entry, object: 'audit.entry' as const })), page.hasMore)
+    })
   })
 
   fastify.get('/audit/verify', {
