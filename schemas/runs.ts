@@ -111,7 +111,11 @@ export const RunParametersSchema = Type.Object({
   tools: Nullable(Type.Array(Type.Unknown(), { maxItems: 128 })),
   reasoning_effort: Nullable(Type.String({ maxLength: 16 })),
   stream: Nullable(Type.Boolean({ description: 'answer as server-sent events (also with Accept: text/event-stream)' })),
-  wait: Type.Optional(Type.Boolean({ default: true, description: 'false answers 202 at once; the run goes on' }))
+  // No schema default: whether the caller chose is what decides (a v2 request that says nothing answers at once).
+  wait: Type.Optional(Type.Boolean({
+    description: 'true: wait up to RUN_WAIT_TIMEOUT_MS for the run to end before answering; false: answer 202 at once, the run goes on. ' +
+      'Unset: true, except with OpenAI-Beta: assistants=v2 (the official SDK\'s beta.* calls), which answer at once as the Assistants API did'
+  }))
 })
 
 export const CreateRunBodySchema = Type.Object(RunParametersSchema.properties, { additionalProperties: false })

@@ -46,7 +46,7 @@ forEachSdk(t, (test, factory) => {
     t.match(created.id, /^asst_/, 'a generated asst_ id')
 
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Give me a word' }] })
-    const run = await sdk.runs.create(thread.id, { assistant_id: created.id })
+    const run = await sdk.runs.createAndPoll(thread.id, { assistant_id: created.id })
     t.match(run, { status: 'completed', assistant_id: created.id }, 'a user can run on the new assistant')
     t.match(String(upstreamOf(sim, run.id)[0]?.instructions), /drill vocabulary/)
 

@@ -9,7 +9,7 @@ forEachSdk(t, (test, factory) => {
     const ORIGIN = 'http://spa.example'
     const { sdk, sim, wire, baseURL } = await setup(t, factory, { env: { CORS_ORIGINS: ORIGIN } })
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'hi' }] })
-    await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
     await all(sdk.messages.list(thread.id))
     await sdk.files.create(text.plain(), 'a.txt', 'assistants')
     await sdk.threads.del(thread.id)

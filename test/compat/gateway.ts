@@ -52,9 +52,17 @@ function attachWireLog (app: FastifyInstance): WireLog {
     const url = new URL(req.url ?? '/', 'http://gateway')
     const entry: WireEntry = { method: req.method ?? '', path: url.pathname, query: url.searchParams, headers: req.headers, status: 0, resHeaders: {} }
     entries.push(entry)
+    // Headers handed to writeHead directly (as Fastify does) never show in getHeaders(): they are taken here.
+    const written: OutgoingHttpHeaders = {}
+    const writeHead = res.writeHead.bind(res) as (...args: unknown[]) => typeof res
+    res.writeHead = ((...args: unknown[]) => {
+      const headers = args.find((arg, i) => i > 0 && typeof arg === 'object' && arg !== null && !Array.isArray(arg)) as OutgoingHttpHeaders | undefined
+      for (const [name, value] of Object.entries(headers ?? {})) written[name.toLowerCase()] = value
+      return writeHead(...args)
+    }) as typeof res.writeHead
     res.once('finish', () => {
       entry.status = res.statusCode
-      entry.resHeaders = res.getHeaders()
+      entry.resHeaders = { ...res.getHeaders(), ...written }
     })
   })
   const matches = (entry: WireEntry, method: string, path: string | RegExp) =>

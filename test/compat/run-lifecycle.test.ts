@@ -4,11 +4,16 @@ import { textOf } from './shapes.ts'
 
 // Runs over time: cancel, poll, createAndPoll, threads.createAndRun and createAndRunPoll, the AssistantStream helpers, and a failed run that is neither thrown nor retried.
 forEachSdk(t, (test, factory) => {
-  test('cancel a slow run, then poll it to cancelled', async t => {
-    const { sdk, sim, wire } = await setup(t, factory, { env: { RUN_WAIT_TIMEOUT_MS: '100' } })
-    const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Take your time [slow:10000]' }] })
+  test('runs.create answers while the run is still going, as the Assistants API did; runs.cancel then cancels it, and poll sees it cancelled', async t => {
+    // RUN_WAIT_TIMEOUT_MS as configured by default (50 s), longer than this run: only the Assistants semantics make create answer first.
+    const { sdk, sim, wire } = await setup(t, factory)
+    const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Take your time [slow:20000]' }] })
+    const mark = wire.mark()
     const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
-    t.ok(['queued', 'in_progress'].includes(run.status), `still running when the wait ends (${run.status})`)
+    t.ok(['queued', 'in_progress'].includes(run.status), `create answered with the run still going (${run.status})`)
+    const created = wire.since(mark).filter(e => e.method === 'POST' && RUNS.test(e.path))
+    t.same(created.map(e => e.status), [202], 'one POST, answered 202')
+    t.equal(created[0]?.resHeaders.location, `/api/openai/threads/${thread.id}/runs/${run.id}`, 'with the run\'s Location')
     const cancelling = await sdk.runs.cancel(thread.id, run.id)
     t.ok(['cancelling', 'cancelled'].includes(cancelling.status), `cancel answers the run (${cancelling.status})`)
     const cancel = wire.entries.find(e => e.method === 'POST' && e.path.endsWith('/cancel'))
@@ -21,7 +26,7 @@ forEachSdk(t, (test, factory) => {
     t.same(sim.nonconforming(), [])
   })
   test('runs.poll and createAndPoll see the end promptly: openai-poll-after-ms on every run read, few GETs', async t => {
-    const { sdk, sim, wire } = await setup(t, factory, { env: { RUN_WAIT_TIMEOUT_MS: '100' } })
+    const { sdk, sim, wire } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Think a little [slow:1000]' }] })
     let mark = wire.mark()
     const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
@@ -62,14 +67,16 @@ forEachSdk(t, (test, factory) => {
     t.equal(wire.since(mark).filter(e => e.method === 'POST' && RUNS.test(e.path)).length, 1, 'one run created')
     t.equal(wire.since(mark).filter(e => e.method === 'GET' && ONE_RUN.test(e.path)).length, 1, 'it came back ended: one read confirms it')
 
-    const run = await sdk.threads.createAndRun({
+    const started = await sdk.threads.createAndRun({
       assistant_id: 'mentor',
       thread: { messages: [{ role: 'user', content: 'Started with createAndRun' }], metadata: { via: 'createAndRun' } },
       metadata: { kind: 'first' }
     })
-    checkRun(t, run, 'createAndRun')
+    checkRun(t, started, 'createAndRun')
+    t.match(started, { status: 'queued', assistant_id: 'mentor', metadata: { kind: 'first' } }, 'createAndRun answers at once, the run queued')
+    t.ok(wire.entries.some(e => e.method === 'POST' && e.path === '/api/openai/threads/runs' && e.status === 202), 'POST /threads/runs')
+    const run = await sdk.runs.poll(started.thread_id, started.id)
     t.match(run, { status: 'completed', assistant_id: 'mentor', metadata: { kind: 'first' } })
-    t.ok(wire.entries.some(e => e.method === 'POST' && e.path === '/api/openai/threads/runs' && e.status === 200), 'POST /threads/runs')
     const created = await sdk.threads.retrieve(run.thread_id)
     t.same(created.metadata, { via: 'createAndRun' }, 'the thread got its metadata')
     const texts = (await all(sdk.messages.list(run.thread_id, { order: 'asc' }))).map(m => [m.role, textOf(m)])
@@ -82,12 +89,13 @@ forEachSdk(t, (test, factory) => {
     t.not(polled.thread_id, run.thread_id, 'a thread of its own')
     t.same(sim.nonconforming(), [])
   })
-  test('a failed run is a run with status failed, not an error, and one upstream response (create, createAndPoll, stream)', async t => {
+  test('a failed run is a run with status failed, not an error, and one upstream response (create then poll, createAndPoll, stream)', async t => {
     const { sdk, sim, wire } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Break please [fail]' }] })
     let before = upstreamResponses(sim)
     let mark = wire.mark()
-    const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const started = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const run = await sdk.runs.poll(thread.id, started.id)
     checkRun(t, run, 'failed run')
     t.equal(run.status, 'failed')
     t.match(run.last_error, { code: String, message: String })

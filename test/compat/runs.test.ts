@@ -9,7 +9,7 @@ forEachSdk(t, (test, factory) => {
     const ctx = await setup(t, factory)
     const { sdk, wire, sim } = ctx
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'What should I study next?' }] })
-    const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const run = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
     checkRun(t, run, 'run')
     t.match(run, { thread_id: thread.id, assistant_id: 'mentor', status: 'completed', model: 'gpt-4.1', last_error: null, required_action: null, tools: [] })
     t.equal((run as Run & { assistant_type?: string }).assistant_type, 'mentor', 'v1 clients still get assistant_type')
@@ -34,8 +34,8 @@ forEachSdk(t, (test, factory) => {
       t.match(textOf(answer), /What should I study next\?/)
     }
 
-    const second = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
-    const third = await sdk.runs.create(thread.id, { assistant_id: 'curator' })
+    const second = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
+    const third = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'curator' })
     t.equal(third.assistant_id, 'curator')
     const mark = wire.mark()
     const runs = await all(sdk.runs.list(thread.id, { limit: 2 }))
@@ -46,7 +46,7 @@ forEachSdk(t, (test, factory) => {
   test('the seed SPA\'s run through the SDK: { assistant_id, temperature: 0.4, top_p: 0.8 }', async t => {
     const { sdk, sim } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Привет! Что мне изучать дальше?' }] })
-    const run = await sdk.runs.create(thread.id, { assistant_id: 'curator', temperature: 0.4, top_p: 0.8 })
+    const run = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'curator', temperature: 0.4, top_p: 0.8 })
     t.match(run, { status: 'completed', assistant_id: 'curator', temperature: 0.4, top_p: 0.8 })
     const [upstream] = upstreamOf(sim, run.id)
     t.match(upstream, { temperature: 0.4, top_p: 0.8 }, 'sampling forwarded')
@@ -55,7 +55,7 @@ forEachSdk(t, (test, factory) => {
   test('run parameters: echoed on the run and mapped to the Responses request', async t => {
     const { sdk, sim } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Answer in JSON please' }] })
-    const run = await sdk.runs.create(thread.id, {
+    const run = await sdk.runs.createAndPoll(thread.id, {
       assistant_id: 'curator',
       metadata: { turn: '1' },
       max_completion_tokens: 300,
@@ -90,7 +90,7 @@ forEachSdk(t, (test, factory) => {
     t.match(texts[2], ['assistant', /One more thing/], 'and answered')
 
     const schema = { type: 'object', properties: { next: { type: 'string' } }, required: ['next'], additionalProperties: false }
-    const structured = await sdk.runs.create(thread.id, {
+    const structured = await sdk.runs.createAndPoll(thread.id, {
       assistant_id: 'curator',
       response_format: { type: 'json_schema', json_schema: { name: 'plan', schema, strict: true } }
     })
@@ -127,7 +127,7 @@ forEachSdk(t, (test, factory) => {
     const AGENTS_FILE = agentsFileWith(t, { mentor: { accepts_additional_instructions: true } })
     const { sdk, sim } = await setup(t, factory, { env: { AGENTS_FILE } })
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Explain closures' }] })
-    const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor', additional_instructions: 'The learner is a beginner.' })
+    const run = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor', additional_instructions: 'The learner is a beginner.' })
     t.equal(run.status, 'completed')
     const instructions = String(upstreamOf(sim, run.id)[0]?.instructions)
     t.match(instructions, /patient mentor/, 'the profile\'s instructions')
@@ -137,7 +137,7 @@ forEachSdk(t, (test, factory) => {
   test('an incomplete run: status incomplete, incomplete_details.reason from the SDK\'s own values', async t => {
     const { sdk, sim } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Tell me everything [incomplete]' }] })
-    const run = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const run = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
     checkRun(t, run, 'incomplete run')
     t.equal(run.status, 'incomplete')
     const reasons: Array<NonNullable<Run['incomplete_details']>['reason']> = ['max_completion_tokens', 'max_prompt_tokens']

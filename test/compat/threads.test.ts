@@ -86,9 +86,9 @@ forEachSdk(t, (test, factory) => {
   test('the list parameters the SDK declares besides after: messages.list run_id and before, runs.list before', async t => {
     const { sdk, sim } = await setup(t, factory)
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'first question' }] })
-    const first = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const first = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
     await sdk.messages.create(thread.id, { role: 'user', content: 'second question' })
-    const second = await sdk.runs.create(thread.id, { assistant_id: 'mentor' })
+    const second = await sdk.runs.createAndPoll(thread.id, { assistant_id: 'mentor' })
 
     const ofFirst = await all(sdk.messages.list(thread.id, { run_id: first.id }))
     t.same(ofFirst.map(m => [m.role, m.run_id]), [['assistant', first.id]], 'run_id: only the messages that run created')

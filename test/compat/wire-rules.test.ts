@@ -77,7 +77,8 @@ t.test('a failed run: 200 with the failed run under OpenAI-Beta: assistants=v2, 
   const gateway = await startCompat(t)
   const upstream = () => gateway.sim.counters()['POST /v1/responses'] ?? 0
 
-  const v2 = await call(gateway, 'POST', `/threads/${await thread(gateway, 'Break [fail]')}/runs`, { body: { assistant_type: 'mentor' }, headers: { 'openai-beta': 'assistants=v2' } })
+  // wait: true, which an SDK caller passes to have the run's end in one request (without it the answer is at once).
+  const v2 = await call(gateway, 'POST', `/threads/${await thread(gateway, 'Break [fail]')}/runs`, { body: { assistant_type: 'mentor', wait: true }, headers: { 'openai-beta': 'assistants=v2' } })
   t.equal(v2.status, 200, 'Assistants semantics: the run, not an error')
   t.match(v2.body, { object: 'thread.run', status: 'failed', last_error: { code: String, message: String } })
   t.equal(upstream(), 1)

@@ -128,13 +128,40 @@ t.test('wait deadline: 202 with Location, then long-poll to completion', async t
 t.test("the official SDK's semantics: a failed run is an answer (200) with OpenAI-Beta: assistants=v2, never retried into a new run", async t => {
   const ctx = await setup(t)
   const v2 = { ...alice, 'openai-beta': 'assistants=v2' }
-  const failed = await ctx.app.inject({ method: 'POST', url: runUrl(await threadWith(ctx, 'Break [fail]')), headers: v2, payload: { assistant_type: 'mentor' } })
+  const failed = await ctx.app.inject({ method: 'POST', url: runUrl(await threadWith(ctx, 'Break [fail]')), headers: v2, payload: { assistant_type: 'mentor', wait: true } })
   t.equal(failed.statusCode, 200)
   t.match(failed.json(), { object: 'thread.run', status: 'failed', last_error: { code: 'server_error' } })
   t.equal(ctx.sim.counters()['POST /v1/responses'], 1)
   const v1 = await ctx.app.inject({ method: 'POST', url: runUrl(await threadWith(ctx, 'Break [fail]')), headers: alice, payload: { assistant_type: 'mentor' } })
   t.equal(v1.statusCode, 502, 'v1 clients still get RUN_FAILED')
   t.equal(v1.headers['x-should-retry'], 'false', 'and a retrying client is told not to')
+})
+
+t.test("the official SDK's semantics: with OpenAI-Beta: assistants=v2 and no wait, starting a run answers at once (queued), as the Assistants API did", async t => {
+  const ctx = await setup(t)
+  const v2 = { ...alice, 'openai-beta': 'assistants=v2' }
+  const threadId = await threadWith(ctx, 'Take a while [slow:20000]')
+  const started = await ctx.app.inject({ method: 'POST', url: runUrl(threadId), headers: v2, payload: { assistant_id: 'mentor' } })
+  t.equal(started.statusCode, 202, 'answered before the run ended')
+  const run = started.json()
+  t.ok(['queued', 'in_progress'].includes(run.status), `the run still going (${run.status})`)
+  t.equal(started.headers.location, `${runUrl(threadId)}/${run.id}`)
+  t.equal(started.headers['openai-poll-after-ms'], '100')
+  const cancelled = await ctx.app.inject({ method: 'POST', url: `${runUrl(threadId)}/${run.id}/cancel`, headers: v2 })
+  t.equal(cancelled.json().status, 'cancelled', 'and its id is all a Stop button needs')
+
+  const created = await ctx.app.inject({ method: 'POST', url: '/api/openai/threads/runs', headers: v2, payload: { assistant_id: 'mentor', thread: { messages: [{ role: 'user', content: 'New thread [slow:20000]' }] } } })
+  t.equal(created.statusCode, 202, 'createAndRun too')
+  t.ok(['queued', 'in_progress'].includes(created.json().status))
+  await ctx.app.inject({ method: 'POST', url: `/api/openai/threads/${created.json().thread_id}/runs/${created.json().id}/cancel`, headers: v2 })
+
+  const quick = await threadWith(ctx, 'Quick one')
+  const waited = await ctx.app.inject({ method: 'POST', url: runUrl(quick), headers: v2, payload: { assistant_id: 'mentor', wait: true } })
+  t.equal(waited.statusCode, 200, 'an explicit wait: true is still honoured')
+  t.equal(waited.json().status, 'completed')
+  const v1 = await ctx.app.inject({ method: 'POST', url: runUrl(quick), headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(v1.statusCode, 200, 'v1 clients (no OpenAI-Beta) still wait: one request per turn')
+  t.equal(v1.json().status, 'completed')
 })
 
 t.test("runs.poll: run reads carry openai-poll-after-ms, and the SDK's poll helper is held until the run moves", async t => {

@@ -39,9 +39,11 @@ function clientGone (reply: FastifyReply): AbortSignal {
   return controller.signal
 }
 
-const STARTED_RUN_DESCRIPTION = '200 when the run ended (completed, incomplete, cancelled) within RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed ' +
-  '(a 200 with the failed run when the request carries OpenAI-Beta: assistants=v2, as the official SDK\'s beta.* calls do); ' +
-  '202 with Location while it is still going (or with wait: false) — poll GET Location?wait=ms. With stream: true or Accept: text/event-stream ' +
+const STARTED_RUN_DESCRIPTION = 'Waits for the run (wait, default true): 200 when it ended (completed, incomplete, cancelled) or paused (requires_action) within ' +
+  'RUN_WAIT_TIMEOUT_MS; 502 RUN_FAILED with the run when it failed (a 200 with the failed run when the request carries OpenAI-Beta: assistants=v2); ' +
+  '202 with Location and openai-poll-after-ms while it is still going, or at once with wait: false — poll GET Location?wait=ms. ' +
+  'With OpenAI-Beta: assistants=v2 (the official SDK\'s beta.* calls) and no wait, the answer is at once, as the Assistants API\'s was: 202 with the run ' +
+  'queued, so a client has its id to cancel (createAndPoll and runs.poll then see its end promptly); wait: true still waits. With stream: true or Accept: text/event-stream ' +
   'the answer is text/event-stream: thread.run.created, thread.run.queued, thread.run.in_progress, thread.message.created, thread.message.in_progress, ' +
   'thread.message.delta…, thread.message.completed, one thread.run.completed|incomplete|failed|cancelled (or error), then event: done / data: [DONE].'
 
@@ -93,6 +95,12 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
   const budgetWait = (reply: FastifyReply, wait: boolean | undefined) =>
     ({ waitMs: wait === false ? 0 : config.RUN_WAIT_TIMEOUT_MS, signal: clientGone(reply) })
 
+  /**
+   * Whether a request that starts a run waits for its end. The Assistants API answered at once (queued), and
+   * UIs built on it need the id at once to offer Stop: the SDK's calls get that unless they ask to wait.
+   */
+  const waitsForEnd = (request: FastifyRequest, wait: boolean | undefined) => wait ?? !speaksAssistantsV2(request)
+
   fastify.post('/:threadId/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
     schema: {
@@ -111,7 +119,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
     const stream = body.stream === true || wantsEvents(request)
     if (stream) eventStreams.ensureRoom(request.caller.id)
     const run = await runs.start(request.caller.id, request.params.threadId, runRequest(body, stream), budgetWait(reply, wait))
-    return answer(request, reply, run, stream, wait)
+    return answer(request, reply, run, stream, waitsForEnd(request, wait))
   })
 
   fastify.post('/runs', {
@@ -138,7 +146,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
       throw err
     })
     const run = await runs.start(request.caller.id, created.id, asked, budgetWait(reply, wait))
-    return answer(request, reply, run, stream, wait)
+    return answer(request, reply, run, stream, waitsForEnd(request, wait))
   })
 
   fastify.get('/:threadId/runs', {
