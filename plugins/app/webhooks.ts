@@ -16,9 +16,9 @@ declare module 'fastify' {
 }
 
 /**
- * OpenAI's webhooks (services/webhooks/): safety notices mapped to users, response events handed to the
- * run pipeline's seam (for now: a 'response' change on the store's feed). Only used when
- * OPENAI_WEBHOOK_SECRET is set (the route is not registered otherwise).
+ * OpenAI's webhooks (services/webhooks/): safety notices mapped to users, response events published as a
+ * 'response' change on the store's feed, which wakes the run driving that response on any instance. Only
+ * used when OPENAI_WEBHOOK_SECRET is set (the route is not registered otherwise).
  */
 async function webhooks (fastify: FastifyInstance) {
   const { config, openai, store, identities, users, audit, clock, log } = fastify

@@ -20,6 +20,7 @@ import { createRunFollowers } from './followers.ts'
 import { createLeaseKeeper } from './leases.ts'
 import { createRunService } from './service.ts'
 import { createRunSweeper } from './sweeper.ts'
+import { createResponseEnds } from './response-ends.ts'
 import { createUpstreamResponses } from './upstream.ts'
 import { createRunWatcher } from './watch.ts'
 
@@ -52,7 +53,9 @@ export function createRuns (deps: RunsDeps) {
   const workerId = `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`
   const events = createRunEvents()
   const leases = createLeaseKeeper({ store, workerId, leaseMs: config.RUN_LEASE_MS, log })
-  const upstream = createUpstreamResponses({ openai, config, log })
+  // With OpenAI's webhooks configured, a run with no stream waits for its response.* webhook, not for polls.
+  const ends = config.OPENAI_WEBHOOK_SECRET ? createResponseEnds({ store, log }) : null
+  const upstream = createUpstreamResponses({ openai, config, log, ends })
   const telemetry = createRunTelemetry({ tracing: deps.tracing ?? NO_TRACING, metrics: deps.metrics, config })
   const driver = createRunDriver({ ...deps, upstream, leases, events, telemetry })
   const watcher = createRunWatcher({ store, log })
@@ -68,6 +71,7 @@ export function createRuns (deps: RunsDeps) {
       sweeper.stop()
       watcher.close()
       await driver.shutdown()
+      ends?.close()
     }
   }
 }

@@ -4,6 +4,7 @@ import type { Response, ResponseCreateParamsBase, ResponseInputItem, ResponseStr
 import type { Stream } from 'openai/core/streaming'
 import type { Config } from '../config.ts'
 import { endsResponse } from './relay.ts'
+import type { ResponseEnds } from './response-ends.ts'
 
 const TERMINAL_UPSTREAM = new Set(['completed', 'failed', 'cancelled', 'incomplete'])
 /** A stream that says nothing for this long is abandoned for polling (reasoning can pause output). */
@@ -16,6 +17,8 @@ const CREATE_ATTEMPTS = 3
  * this many per second however many runs wait (OpenAI counts polls against the request rate limit).
  */
 const OVERFLOW_POLLS_PER_SECOND = 50
+/** Unstreamed responses this process created whose first wait has not begun: the first read is skipped for them. */
+const FRESH_MAX = 10_000
 
 export type ResponseStream = Stream<ResponseStreamEvent>
 
@@ -45,15 +48,18 @@ export function sleep (ms: number, signal: AbortSignal): Promise<void> {
 
 /**
  * The upstream side of a run's rounds: creating a background response, and learning of its end —
- * from its stream while one is open (resumed with starting_after when it drops), then by polling,
- * the path that always works. Open streams are counted (past the limit runs are polled) and watched
- * by one ticker that abandons silent ones.
+ * from its stream while one is open (resumed with starting_after when it drops), from OpenAI's
+ * response.* webhook when `ends` is given (OPENAI_WEBHOOK_SECRET set), else by polling, the path that
+ * always works and the fallback for a webhook that never comes. Open streams are counted (past the
+ * limit runs are not streamed) and watched by one ticker that abandons silent ones.
  */
-export function createUpstreamResponses ({ openai, config, log }: { openai: OpenAI, config: Config, log: FastifyBaseLogger }) {
+export function createUpstreamResponses ({ openai, config, log, ends = null }: { openai: OpenAI, config: Config, log: FastifyBaseLogger, ends?: ResponseEnds | null }) {
   /** Open upstream streams and when each last said something. */
   const streams = new Map<ResponseStream, number>()
   /** Keys (run ids) of responses being polled: their number paces every poll. */
   const polling = new Set<string>()
+  /** Unstreamed responses just created here: still queued, so their first wait starts without a read. */
+  const fresh = new Set<string>()
 
   const ticker = setInterval(() => {
     const now = Date.now()
@@ -69,7 +75,12 @@ export function createUpstreamResponses ({ openai, config, log }: { openai: Open
     let lastError: unknown
     for (let attempt = 1; attempt <= CREATE_ATTEMPTS; attempt++) {
       try {
-        return await openai.responses.create(params, { signal, maxRetries: 0 })
+        const created = await openai.responses.create(params, { signal, maxRetries: 0 })
+        if (ends && !('controller' in created)) {
+          fresh.add(created.id)
+          if (fresh.size > FRESH_MAX) fresh.delete(fresh.values().next().value as string)
+        }
+        return created
       } catch (err) {
         lastError = err
         const retryable = err instanceof OpenAI.APIConnectionError ||
@@ -133,6 +144,40 @@ export function createUpstreamResponses ({ openai, config, log }: { openai: Open
     }
   }
 
+  /** Paced so that, however many runs wait, their reads together stay near OVERFLOW_POLLS_PER_SECOND. */
+  const pacedDelay = (ms: number) => Math.max(ms, Math.ceil(polling.size * 1000 / OVERFLOW_POLLS_PER_SECOND))
+
+  /**
+   * With webhooks: reads the response when its webhook says it changed, or after RUN_WEBHOOK_POLL_MS
+   * without one (a lost delivery; OpenAI retries failed ones, so that is rare), then again at that pace.
+   * A response this process has just created is not read first: it is queued, and its webhook comes.
+   */
+  async function awaitWebhook (ends: ResponseEnds, responseId: string, signal: AbortSignal, key: string): Promise<Response> {
+    polling.add(key)
+    try {
+      let read = !fresh.delete(responseId)
+      for (;;) {
+        let wait = config.RUN_WEBHOOK_POLL_MS
+        if (read) {
+          try {
+            const data = await openai.responses.retrieve(responseId, {}, { signal, timeout: POLL_CALL_TIMEOUT_MS })
+            if (data.status && TERMINAL_UPSTREAM.has(data.status)) return data
+          } catch (err) {
+            if (signal.aborted) throw err
+            if (err instanceof OpenAI.APIError && err.status === 404) throw err
+            log.warn({ err, responseId }, 'reading the response failed; retrying')
+            // The webhook that woke this read may already be spent: retry at the polling pace.
+            wait = config.RUN_POLL_MAX_MS
+          }
+        }
+        read = true
+        await ends.wait(responseId, pacedDelay(wait), signal)
+      }
+    } finally {
+      polling.delete(key)
+    }
+  }
+
   return {
     create,
     pollUntilEnd,
@@ -164,7 +209,7 @@ export function createUpstreamResponses ({ openai, config, log }: { openai: Open
           if (final) return final
         }
         if (!state.id) return null
-        return await pollUntilEnd(state.id, signal, key)
+        return ends ? await awaitWebhook(ends, state.id, signal, key) : await pollUntilEnd(state.id, signal, key)
       } catch (err) {
         if (err instanceof HookFailed) throw err.error
         if (signal.aborted && !stop.aborted) return null

@@ -4,12 +4,12 @@ export const RESPONSE_EVENTS = ['response.completed', 'response.failed', 'respon
 export type ResponseEventType = typeof RESPONSE_EVENTS[number]
 export const isResponseEvent = (type: string): type is ResponseEventType => (RESPONSE_EVENTS as readonly string[]).includes(type)
 
-/** What is done with a response.* webhook: the run pipeline's to decide (issue 19 wakes the run driving it). */
+/** What is done with a response.* webhook. */
 export type ResponseEventHandler = (responseId: string, type: ResponseEventType) => Promise<void>
 
 /**
- * Until the run pipeline takes response events over: tell every instance that the response changed
- * (`store.changes`, kind 'response'), which is all a waiter on it needs to re-read.
+ * Tells every instance that the response changed (`store.changes`, kind 'response'): the driver waiting
+ * for it, wherever it runs, hears it (services/runs/response-ends.ts) and reads the response once.
  */
 export function publishResponseChange (store: Store): ResponseEventHandler {
   return async responseId => {
