@@ -202,9 +202,13 @@ export function createClient (gatewayUrl: string, token: string) {
       }, SSE))
     },
 
-    /** Answers a run paused in requires_action (one output per pending call) and streams the rest of it. */
-    async * submitToolOutputs (threadId: string, runId: string, outputs: ToolOutput[]): AsyncGenerator<RunStreamEvent> {
-      yield * runEvents(await call('POST', `/threads/${id(threadId)}/runs/${id(runId)}/submit_tool_outputs`, { tool_outputs: outputs, stream: true }, SSE))
+    /**
+     * Answers a run paused in requires_action (one output per pending call); resolves, once the gateway has
+     * taken the outputs, with the stream of the rest of the run. A refusal (429, say) rejects here, before any
+     * event, so the caller can tell "not taken, send again" from a stream that broke off.
+     */
+    async submitToolOutputs (threadId: string, runId: string, outputs: ToolOutput[]): Promise<AsyncGenerator<RunStreamEvent>> {
+      return runEvents(await call('POST', `/threads/${id(threadId)}/runs/${id(runId)}/submit_tool_outputs`, { tool_outputs: outputs, stream: true }, SSE))
     },
 
     cancelRun: (threadId: string, runId: string) => json<Run>('POST', `/threads/${id(threadId)}/runs/${id(runId)}/cancel`),

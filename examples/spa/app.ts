@@ -356,12 +356,13 @@ async function answer (thread: string, message: NewMessage | null, onStarted: ()
       if (run.status !== 'requires_action') return finish(turn, run)
       const outputs = await runClientTools(turn, run)
       setStatus(thread, 'The assistant is answering…')
-      events = client!.submitToolOutputs(thread, run.id, outputs)
+      events = await submitToolOutputs(turn, run, outputs)
+      setStatus(thread, 'The assistant is answering…') // after "sending again"
     }
   } catch (err) {
     setStatus(thread, '')
-    // Outputs refused (a rate limit, say): the paused run would hold the thread until it expires. Cancelled,
-    // the thread is free, and the question can be answered again.
+    // Outputs refused for good: the paused run would hold the thread until it expires. Cancelled, the thread
+    // is free and the question can be answered again. Best effort: a cancel may be refused as the outputs were.
     if (turn.run?.status === 'requires_action') turn.run = await client!.cancelRun(thread, turn.run.id).catch(() => turn.run)
     throw err
   } finally {
@@ -422,6 +423,35 @@ async function runClientTools (turn: Turn, run: Run): Promise<ToolOutput[]> {
     }
   }
   return runs.map(({ tool_call_id: id, output }) => ({ tool_call_id: id, output }))
+}
+
+/** How long the page waits out a refused submit_tool_outputs, and how often it sends the outputs. */
+const SUBMIT_WAIT_MAX_S = 60
+const SUBMIT_ATTEMPTS = 4
+
+/**
+ * Sends the outputs; resolves with the stream of the rest of the run. A 429 with a Retry-After the page can
+ * wait out (at most SUBMIT_WAIT_MAX_S, and before the run expires) is waited out and the same outputs go
+ * again, up to SUBMIT_ATTEMPTS sends: the answer is half done and the user did nothing wrong. Any other
+ * refusal, or one beyond that, is thrown.
+ */
+async function submitToolOutputs (turn: Turn, run: Run, outputs: ToolOutput[]): Promise<AsyncGenerator<RunStreamEvent>> {
+  const what = outputs.length === 1 ? 'the tool\'s answer' : 'the tools\' answers'
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client!.submitToolOutputs(turn.thread, run.id, outputs)
+    } catch (err) {
+      const wait = err instanceof ApiError && err.status === 429 ? err.retryAfterSeconds : null
+      const expired = run.expires_at !== null && Date.now() / 1000 + (wait ?? 0) >= run.expires_at
+      if (wait === null || wait > SUBMIT_WAIT_MAX_S || expired || attempt >= SUBMIT_ATTEMPTS) throw err
+      const reason = (err as ApiError).code === 'RATE_LIMITED' ? 'Too many requests' : 'The gateway asked to wait'
+      for (let left = wait; left > 0; left--) {
+        setStatus(turn.thread, `${reason}; sending ${what} again in ${left} s…`)
+        await new Promise(resolve => setTimeout(resolve, 1000))
+      }
+      setStatus(turn.thread, `Sending ${what} again…`)
+    }
+  }
 }
 
 /** The status line for a run's end; a failed run is an error. */

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import type { Page } from 'playwright-core'
 import { startSim } from '../helpers/build.ts'
 import { adminToken, userToken } from '../helpers/tokens.ts'
 import { apiRequests, openBrowser, startGateway, startSpa, type Gateway } from './helpers.ts'
@@ -104,14 +106,131 @@ t.test('a client tool the page does not have: it submits an error output, and th
   t.same(sim.nonconforming(), [])
 })
 
-t.test('the tool outputs refused (rate limit): the page says so and cancels the paused run, so the thread is not held until it expires', async t => {
+/** Every text the status line showed, in order, recorded in the page (a countdown is too short-lived to poll for). */
+async function recordStatusLines (page: Page): Promise<() => Promise<string[]>> {
+  await page.addInitScript(() => {
+    const seen: string[] = []
+    Object.assign(window, { statusLines: seen })
+    document.addEventListener('DOMContentLoaded', () => {
+      const status = document.getElementById('status')!
+      new MutationObserver(() => { if (seen.at(-1) !== status.textContent) seen.push(status.textContent ?? '') })
+        .observe(status, { childList: true, characterData: true, subtree: true })
+    })
+  })
+  return () => page.evaluate(() => (window as unknown as { statusLines: string[] }).statusLines)
+}
+
+// The general per-user limit in windows of 2 s (the minimum is 1 s): a refusal's Retry-After is 1 or 2 s, which
+// the page waits out. Twenty requests per window are more than the page makes in one.
+const TIGHT_LIMIT = { RATE_LIMIT_MAX: '20', RATE_LIMIT_WINDOW_MS: '2000' }
+const SUBMIT = /\/api\/openai\/threads\/[^/]+\/runs\/[^/]+\/submit_tool_outputs$/
+const CANCEL = /\/api\/openai\/threads\/[^/]+\/runs\/[^/]+\/cancel$/
+
+/**
+ * Spends the user's general limit with real requests until the gateway refuses one with more than a second of
+ * its window left, so that the page's next request, sent at once, lands in the same window and is refused too.
+ */
+async function exhaustLimit (gateway: Gateway, token: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${gateway.url}/api/openai/usage`, { headers: { authorization: `Bearer ${token}` } })
+    await res.arrayBuffer()
+    if (res.status === 429 && Number(res.headers.get('retry-after')) >= 2) return
+    // Refused near the window's end: wait for the next window (a poll, not a timing assumption) and fill that.
+    if (res.status === 429) await sleep(50)
+  }
+}
+
+/** Waits until the user's general limit admits a request again (which spends one of the new window). */
+async function waitForLimit (gateway: Gateway, token: string): Promise<void> {
+  for (;;) {
+    const res = await fetch(`${gateway.url}/api/openai/usage`, { headers: { authorization: `Bearer ${token}` } })
+    await res.arrayBuffer()
+    if (res.status === 200) return
+    await sleep(50)
+  }
+}
+
+const postsTo = (requests: string[], pattern: RegExp) => requests.filter(r => r.startsWith('POST ') && pattern.test(r.slice(5)))
+
+t.test('the tool outputs refused for a moment (rate limit): the page waits out Retry-After, sends the same outputs again, and the answer completes', async t => {
   const sim = await startSim(t)
   const spa = await startSpa(t)
-  // One run start per minute: the run takes it, submit_tool_outputs (the same bucket) is refused.
-  const gateway = await startGateway(t, sim, { CORS_ORIGINS: spa.url, RATE_LIMIT_RUNS_MAX: '1' })
-  const { page } = await openBrowser(t)
+  const gateway = await startGateway(t, sim, { CORS_ORIGINS: spa.url, ...TIGHT_LIMIT })
+  const { page, console: consoleLines } = await openBrowser(t)
+  const statusLines = await recordStatusLines(page)
   const token = userToken('vic')
   const api = apiAs(gateway, token)
+
+  // The page's first submit finds the user's general limit spent by this test's own requests with the same
+  // token: the gateway itself refuses it (no answer is faked). Later submits go through untouched.
+  const submits: Array<{ body: string | null }> = []
+  await page.route(SUBMIT, async route => {
+    if (route.request().method() !== 'POST') return route.continue()
+    submits.push({ body: route.request().postData() })
+    if (submits.length === 1) await exhaustLimit(gateway, token)
+    await route.continue()
+  })
+
+  await page.goto(`${spa.url}/?gateway=${encodeURIComponent(gateway.url)}#token=${token}`)
+  await page.getByLabel('Assistant').selectOption('curator')
+  await page.getByRole('button', { name: 'New thread' }).click()
+  await page.getByLabel('Message').fill('Where am I? [call:get_learner_context {}]')
+  await page.getByRole('button', { name: 'Send' }).click()
+  await page.getByRole('status').filter({ hasText: 'Answer complete.' }).waitFor({ timeout: 60_000 })
+
+  const lines = await statusLines()
+  const waiting = lines.filter(line => line.startsWith('Too many requests'))
+  t.ok(waiting.length > 0, `the status line said it would send again: ${JSON.stringify(lines)}`)
+  for (const line of waiting) t.match(line, /^Too many requests; sending the tool's answer again in [12] s…$/)
+  t.ok(lines.includes('Sending the tool\'s answer again…'), 'and when it did')
+  t.equal(submits.length, 2, 'the outputs were sent twice: refused, then taken')
+  t.equal(submits[1]!.body, submits[0]!.body, 'the same outputs both times')
+  const requests = gateway.requests
+  t.equal(postsTo(requests, SUBMIT).length, 2, 'both reached the gateway')
+  t.equal(postsTo(requests, CANCEL).length, 0, 'nothing was cancelled')
+  t.equal(await page.locator('#error').isVisible(), false, 'no error on the page')
+  t.equal(await page.getByRole('button', { name: 'Answer the last message' }).isVisible(), false)
+
+  const threadId = threadOf(page.url())
+  const sent = /^Ran get_learner_context for the assistant and sent: (.+)$/.exec(await page.locator('#messages .tool .body').textContent() ?? '')?.[1]
+  t.ok(sent, 'the page showed what it sent')
+  t.match(await page.locator('#messages .assistant .body').textContent(), /^Tool result for call_\S+: /, 'the answer came')
+  const runs = await api('GET', `/threads/${threadId}/runs`)
+  t.equal(runs.body.data.length, 1, 'one run')
+  t.match(runs.body.data[0], { status: 'completed', required_action: null })
+  const steps = await api('GET', `/threads/${threadId}/runs/${runs.body.data[0].id}/steps?order=asc`)
+  t.same(steps.body.data[0].step_details.tool_calls.map((call: { function: { output: string } }) => call.function.output), [sent],
+    'the run took the outputs once')
+  const outputs = sim.peek.conversation(threadId)!.items.filter(item => item.type === 'function_call_output')
+  t.same(outputs.map(item => item.output), [sent], 'one function_call_output reached the model')
+  t.same(consoleLines.filter(line => /^pageerror/.test(line)), [], 'no page errors')
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('the tool outputs refused again and again: the page gives up after a few sends, says so and cancels the paused run', async t => {
+  const sim = await startSim(t)
+  const spa = await startSpa(t)
+  const gateway = await startGateway(t, sim, { CORS_ORIGINS: spa.url, ...TIGHT_LIMIT })
+  const { page } = await openBrowser(t)
+  const statusLines = await recordStatusLines(page)
+  const token = userToken('wes')
+  const api = apiAs(gateway, token)
+
+  // Every submit finds the limit spent. The cancel that follows the last refusal is held until the limit
+  // admits requests again, so the test sees what an admitted cancel does (a refused one would leave the run
+  // paused until it expires: the page cannot do better than try).
+  let submits = 0
+  await page.route(SUBMIT, async route => {
+    if (route.request().method() !== 'POST') return route.continue()
+    submits++
+    await exhaustLimit(gateway, token)
+    await route.continue()
+  })
+  await page.route(CANCEL, async route => {
+    if (route.request().method() === 'POST') await waitForLimit(gateway, token)
+    await route.continue()
+  })
+
   await page.goto(`${spa.url}/?gateway=${encodeURIComponent(gateway.url)}#token=${token}`)
   await page.getByLabel('Assistant').selectOption('curator')
   await page.getByRole('button', { name: 'New thread' }).click()
@@ -119,14 +238,21 @@ t.test('the tool outputs refused (rate limit): the page says so and cancels the 
   await page.getByRole('button', { name: 'Send' }).click()
 
   const alert = page.getByRole('alert')
-  await alert.waitFor()
-  t.match(await alert.textContent(), /^Too many requests\. Try again in \d+ s \(at .+\)\.$/)
-  t.equal(await page.getByRole('status').textContent(), '', 'no "answering" line under the error')
-  t.match(await page.locator('#messages .tool .body').textContent(), /^Ran get_learner_context for the assistant and sent: /)
+  await alert.waitFor({ timeout: 60_000 })
+  t.match(await alert.textContent(), /^Too many requests\. Try again in [12] s \(at .+\)\.$/)
   await page.getByRole('button', { name: 'Answer the last message' }).waitFor()
-  const runs = await api('GET', `/threads/${threadOf(page.url())}/runs`)
+  t.equal(await page.getByRole('status').textContent(), '', 'no "answering" line under the error')
+  t.equal(submits, 4, 'the outputs were sent four times')
+  t.equal((await statusLines()).filter(line => /^Too many requests; sending the tool's answer again in 1 s…$/.test(line)).length, 3,
+    'three waits announced (the last second of each countdown)')
+  t.equal(postsTo(gateway.requests, CANCEL).length, 1, 'then the page cancelled the run')
+
+  const threadId = threadOf(page.url())
+  const runs = await api('GET', `/threads/${threadId}/runs`)
   t.equal(runs.body.data[0].status, 'cancelled', 'the paused run was cancelled')
-  const next = await api('POST', `/threads/${threadOf(page.url())}/messages`, { content: 'still there?' })
+  const outputs = sim.peek.conversation(threadId)!.items.filter(item => item.type === 'function_call_output')
+  t.same(outputs.map(item => JSON.parse(item.output as string).error), ['cancelled'], 'the call was closed by the cancel, none of the page\'s outputs taken')
+  const next = await api('POST', `/threads/${threadId}/messages`, { content: 'still there?' })
   t.equal(next.status, 201, 'the thread is free at once, not in ten minutes')
   t.same(sim.nonconforming(), [])
 })
