@@ -5,12 +5,14 @@ import type { ErrorBody } from '../schemas/common.ts'
 /**
  * The one error catalogue: every error the gateway answers with has a stable `code` from the contract.
  * Extra response fields (the run of RUN_FAILED) go in `body`; `retryAfterSeconds` becomes Retry-After;
- * `param` names the request field at fault (a service knows the field, the HTTP layer where it was sent).
+ * `param` names the request field at fault (a service knows the field, the HTTP layer where it was sent);
+ * `retry: false` says that this one refusal cannot be retried away, whatever its code (see `retryable`).
  */
 export interface GatewayErrorFields {
   retryAfterSeconds?: number
   body?: Record<string, unknown>
   param?: string
+  retry?: false
 }
 export type GatewayError = Error & GatewayErrorFields & { code: string, statusCode: number }
 
@@ -90,6 +92,7 @@ const SDK_MAX_RETRY_WAIT_S = 60
  * `x-should-retry: false`: a failed run would become a new run, a budget refusal until midnight a hang.
  */
 export function retryable (err: GatewayError): boolean {
+  if (err.retry === false) return false
   if (err.code === 'RUN_FAILED' || err.code === 'USER_SUSPENDED' || err.code === 'QUOTA_EXCEEDED') return false
   if (err.code === 'BUDGET_EXCEEDED') return (err.retryAfterSeconds ?? Infinity) < SDK_MAX_RETRY_WAIT_S
   // Beyond what the SDKs wait for, they retry on their own short backoff: into the same refusal.

@@ -8,8 +8,9 @@ declare module 'fastify' {
 }
 
 async function threads (fastify: FastifyInstance) {
-  const { openai, store, config, log, clock } = fastify
-  fastify.decorate('threads', createThreadService({ openai, store, access: createThreadAccess({ store }), config, log, clock }))
+  const { openai, store, config, log, clock, runs } = fastify
+  // The runs service ends a run paused for its tool outputs when its thread is deleted.
+  fastify.decorate('threads', createThreadService({ openai, store, access: createThreadAccess({ store }), config, log, clock, runs }))
 }
 
-export default fp(threads, { name: 'threads', dependencies: ['openai', 'store'] })
+export default fp(threads, { name: 'threads', dependencies: ['openai', 'store', 'runs'] })

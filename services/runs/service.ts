@@ -1,6 +1,6 @@
 import { toolObjects } from '../assistants/views.ts'
 import type { BudgetWait } from '../budget-service.ts'
-import { ThreadBusy, TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
+import { TooManyActiveRuns, invalidArgument, notFound, withDetails } from '../errors.ts'
 import { newId } from '../ids.ts'
 import { pageOf, readPage } from '../lists.ts'
 import { newRunRecord } from '../store/records.ts'
@@ -179,7 +179,7 @@ export function createRunService (deps: RunServiceDeps) {
       }
       if (!created.ok) {
         await budgets.release(reservationId)
-        if (created.reason === 'thread_busy') throw withDetails(new ThreadBusy('A run is already active on this thread'), { retryAfterSeconds: 2 })
+        if (created.reason === 'thread_busy') throw await access.busy(threadId, 'start a run on')
         throw withDetails(new TooManyActiveRuns(`You already have ${config.RUN_MAX_ACTIVE_PER_USER} runs in flight; wait for one to finish`), { retryAfterSeconds: 2 })
       }
       if (added.length > 0) {
@@ -232,6 +232,29 @@ export function createRunService (deps: RunServiceDeps) {
       return (await waitForEnd(runId, CANCEL_WAIT_MS)) ?? flagged
     },
 
+    /**
+     * Cancels a run paused in requires_action and waits for it to end (what deleting its thread needs: nothing
+     * of it is in flight upstream). The run is claimed first, under a name of its own: a submit of its tool
+     * outputs claims it too, so of the two only one goes on, and a run being resumed or driven is left alone.
+     * Null when the run was not paused, or someone else had it.
+     */
+    async cancelPaused (runId: string): Promise<RunRecord | null> {
+      const worker = `${driver.workerId}:cancel-paused`
+      const fence = await store.claimRun(runId, worker, CANCEL_WAIT_MS)
+      if (fence === null) return null
+      let flagged: RunRecord | null = null
+      try {
+        const run = await store.getRun(runId)
+        if (run?.status === 'requires_action') flagged = await store.updateRun(runId, { cancel_requested: true, status: 'cancelling' }, fence)
+      } finally {
+        // Given back at once: its driver (any instance's) ends it, or resumes whatever it was doing if it was not paused.
+        await store.releaseRun(runId, worker, fence)
+      }
+      if (!flagged) return null
+      driver.kick(runId)
+      return (await waitForEnd(runId, CANCEL_WAIT_MS)) ?? flagged
+    },
+
     /** Cancels every active run of the user (a suspension), upstream at once, without waiting for them to end. Returns how many. */
     async cancelAllOf (userId: string): Promise<number> {
       const active = await store.listActiveRuns(userId)
@@ -245,7 +268,10 @@ export function createRunService (deps: RunServiceDeps) {
      */
     async submitToolOutputs (userId: string, threadId: string, runId: string, given: Array<{ tool_call_id: string, output: string }>): Promise<RunRecord> {
       await ownedRun(userId, threadId, runId)
-      const fence = await store.claimRun(runId, driver.workerId, config.RUN_LEASE_MS)
+      // Claimed under a name of its own, not the driver's: a claim in the driver's name would take the lease
+      // from under a drive going on here (a cancel's), which would then stop as if another worker had it.
+      const worker = `${driver.workerId}:submit`
+      const fence = await store.claimRun(runId, worker, CANCEL_WAIT_MS)
       try {
         const run = (await store.getRun(runId))!
         if (fence === null || run.status !== 'requires_action' || !run.required_action) {
@@ -267,8 +293,11 @@ export function createRunService (deps: RunServiceDeps) {
         await store.lockThread(threadId, runId, config.RUN_MAX_DURATION_MS + 60_000)
         return resumed
       } finally {
-        // Whatever happened, the run is ours now: its driver resumes it, ends it, or parks it again.
-        if (fence !== null) driver.kick(runId)
+        // Whatever happened, the run was ours: given back, then its driver resumes it, ends it, or parks it again.
+        if (fence !== null) {
+          await store.releaseRun(runId, worker, fence)
+          driver.kick(runId)
+        }
       }
     },
 

@@ -164,7 +164,7 @@ export function createMessageService ({ openai, store, access, config, clock }: 
     async add (userId: string, threadId: string, message: NewMessage, holder: string): Promise<Message> {
       await access.ownedThread(userId, threadId)
       const prepared = await prepare(userId, [message], null)
-      const [added] = await access.withThreadWrite(threadId, holder, () => commit(threadId, prepared))
+      const [added] = await access.withThreadWrite(threadId, holder, 'add messages to', () => commit(threadId, prepared))
       return added!
     },
 
@@ -190,7 +190,7 @@ export function createMessageService ({ openai, store, access, config, clock }: 
     /** Deletes the message upstream and from the index; not while a run is active on the thread. */
     async delete (userId: string, threadId: string, messageId: string, holder: string) {
       await access.ownedThread(userId, threadId)
-      await access.withThreadWrite(threadId, holder, async () => {
+      await access.withThreadWrite(threadId, holder, 'delete messages of', async () => {
         await messageOf(threadId, messageId)
         try {
           await openai.conversations.items.delete(messageId, { conversation_id: threadId })

@@ -2,13 +2,19 @@ import { createHmac } from 'node:crypto'
 import type OpenAI from 'openai'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from '../config.ts'
-import { fromUpstream, invalidArgument, notFound, quotaExceeded } from '../errors.ts'
-import type { Store, ThreadRecord } from '../store/types.ts'
+import { fromUpstream, invalidArgument, isGatewayError, notFound, quotaExceeded } from '../errors.ts'
+import { isActiveRunStatus, type RunRecord, type Store, type ThreadRecord } from '../store/types.ts'
 import { listPage, type ListPage, type ListQuery } from '../../schemas/common.ts'
 import type { CreateThreadBody, Thread, UpdateThreadBody } from '../../schemas/threads.ts'
 import { readPage } from '../lists.ts'
 import type { ThreadAccess } from './access.ts'
 import { checkMessageText, estimateTokens, messageFileIds, messageItem } from './items.ts'
+
+/** What deleting a thread needs of its runs (the run service): ending one paused for its tool outputs. */
+export interface PausedRuns {
+  /** Cancels the run if it is still paused, and waits for it to end; null when it is not (any more) or is being resumed. */
+  cancelPaused (runId: string): Promise<RunRecord | null>
+}
 
 export interface ThreadServiceDeps {
   openai: OpenAI
@@ -17,6 +23,7 @@ export interface ThreadServiceDeps {
   config: Config
   log: FastifyBaseLogger
   clock: () => number
+  runs?: PausedRuns
 }
 
 const UPSTREAM_PAGE = 100
@@ -37,7 +44,7 @@ function refuseToolResources (resources: object | null | undefined): void {
  * Threads: upstream conversations indexed per owner in the store (OpenAI has no conversation list, and
  * ownership must be decided before any upstream call). Someone else's thread is "not found".
  */
-export function createThreadService ({ openai, store, access, config, log, clock }: ThreadServiceDeps) {
+export function createThreadService ({ openai, store, access, config, log, clock, runs }: ThreadServiceDeps) {
   const salt = config.OWNER_HASH_SALT ?? createHmac('sha256', config.OPENAI_API_KEY).update('assistant-gateway owner salt').digest('hex')
   const nowSeconds = () => Math.floor(clock() / 1000)
 
@@ -128,10 +135,12 @@ export function createThreadService ({ openai, store, access, config, log, clock
     /**
      * Erases the thread: every upstream item (deleting a conversation leaves its items behind), then
      * the conversation, then the index. A failure part-way leaves the thread listed so a retry finishes it.
+     * A run going on the thread refuses it (409 naming the run); one paused for its tool outputs has nothing
+     * in flight upstream, and is cancelled first.
      */
     async delete (userId: string, threadId: string, holder: string) {
       await access.ownedThread(userId, threadId)
-      await access.withThreadWrite(threadId, holder, async () => {
+      const erase = async () => {
         try {
           const ids: string[] = []
           for await (const item of openai.conversations.items.list(threadId, { order: 'asc', limit: UPSTREAM_PAGE })) {
@@ -147,7 +156,19 @@ export function createThreadService ({ openai, store, access, config, log, clock
           if (mapped.statusCode !== 404) throw mapped
         }
         await store.deleteThread(threadId)
-      })
+      }
+      try {
+        await access.withThreadWrite(threadId, holder, 'delete', erase)
+      } catch (err) {
+        if (!runs || !isGatewayError(err) || err.code !== 'THREAD_BUSY') throw err
+        const paused = await access.activeRun(threadId)
+        if (paused?.status !== 'requires_action') throw err
+        // Claimed before it is cancelled: a submit of its tool outputs at the same moment either resumes it
+        // (and this is a 409 naming the run) or finds it cancelled, never both.
+        const ended = await runs.cancelPaused(paused.id)
+        if (ended === null || isActiveRunStatus(ended.status)) throw await access.busy(threadId, 'delete')
+        await access.withThreadWrite(threadId, holder, 'delete', erase)
+      }
       return { id: threadId, object: 'thread.deleted' as const, deleted: true as const }
     }
   }

@@ -148,6 +148,62 @@ t.test('cancel while paused: cancelled, the thread free and whole', async t => {
   t.same(sim.nonconforming(), [])
 })
 
+t.test('a paused run\'s thread: a write is a 409 that names the run and says to submit or cancel, not to retry; deleting the thread cancels the run', async t => {
+  const { app, sim } = await setup(t)
+  const { threadId, run } = await pausedRun(app, `Context please [call:${CLIENT_TOOL} {}]`)
+  for (const [what, res] of [
+    ['a message', await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/messages`, headers: alice, payload: { content: 'hello?' } })],
+    ['a run', await app.inject({ method: 'POST', url: runs(threadId), headers: alice, payload: { assistant_id: 'curator' } })]
+  ] as const) {
+    t.equal(res.statusCode, 409, what)
+    t.equal(res.json().code, 'THREAD_BUSY')
+    t.match(res.json().message, new RegExp(`^Can't (add messages to|start a run on) ${threadId} while a run ${run.id} is active: it is paused in requires_action`), `${what}: the run is named`)
+    t.match(res.json().message, /submit its tool outputs or cancel it/, `${what}: what to do`)
+    t.equal(res.json().message.match(/run_\w+/)?.[0], run.id, `${what}: the id as Assistants-era code extracts it`)
+    t.equal(res.headers['x-should-retry'], 'false', `${what}: waiting cannot help, so no retry`)
+    t.equal(res.headers['retry-after'], undefined)
+  }
+
+  const deleted = await app.inject({ method: 'DELETE', url: `/api/openai/threads/${threadId}`, headers: alice })
+  t.equal(deleted.statusCode, 200, 'the thread goes: nothing of the paused run is in flight')
+  t.same(deleted.json(), { id: threadId, object: 'thread.deleted', deleted: true })
+  t.equal(await app.store.getRun(run.id), null, 'its run went with it (cancelled first: a thread is never deleted under an active run)')
+  t.equal((await app.inject({ url: `/api/openai/threads/${threadId}`, headers: alice })).statusCode, 404)
+  t.equal(sim.peek.conversation(threadId)?.deleted, true, 'and the conversation is gone upstream')
+  t.equal(sim.counters()['POST /v1/responses'], 1, 'the run never resumed')
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('deleting a paused run\'s thread while its tool outputs are submitted: one of the two wins, never both', async t => {
+  const { app, sim } = await setup(t)
+  const outcomes = new Set<string>()
+  for (let i = 0; i < 6; i++) {
+    const { threadId, run } = await pausedRun(app, `Context please ${i} [call:${CLIENT_TOOL} {}]`)
+    const callId = run.required_action.submit_tool_outputs.tool_calls[0].id
+    const createdBefore = sim.counters()['POST /v1/responses']
+    const [submitted, deleted] = await Promise.all([
+      submit(app, threadId, run.id, { tool_outputs: [{ tool_call_id: callId, output: 'page 3' }] }),
+      app.inject({ method: 'DELETE', url: `/api/openai/threads/${threadId}`, headers: alice })
+    ])
+    const final = await app.store.getRun(run.id)
+    if (deleted.statusCode === 200) {
+      outcomes.add('deleted')
+      t.ok(submitted.statusCode === 400 || submitted.statusCode === 404, `${i}: the submit came too late (${submitted.statusCode})`)
+      t.equal(final, null, `${i}: the run went with the thread`)
+      t.equal(sim.counters()['POST /v1/responses'], createdBefore, `${i}: and never resumed upstream`)
+    } else {
+      outcomes.add('submitted')
+      t.equal(submitted.statusCode, 200, `${i}: the submit won`)
+      t.equal(final?.status, 'completed', `${i}: its run finished`)
+      t.equal(deleted.statusCode, 409, `${i}: the delete is refused while the resumed run goes on`)
+      t.match(deleted.json().message, run.id, `${i}: naming it`)
+      t.equal((await app.inject({ url: `/api/openai/threads/${threadId}`, headers: alice })).statusCode, 200, `${i}: the thread is still there`)
+    }
+  }
+  t.comment(`outcomes: ${[...outcomes].join(', ')}`)
+  t.same(sim.nonconforming(), [])
+})
+
 t.test('streams: the tool-calls step, then requires_action ends the stream; submit with stream: true streams the rest', async t => {
   const { app } = await setup(t)
   const threadId = await thread(app, `Where am I? [call:${CLIENT_TOOL} {}]`)
