@@ -37,6 +37,27 @@ export interface JwksOptions {
 }
 
 /**
+ * The body as text, read as it arrives and abandoned past `max` bytes: whoever answers at the JWKS URL
+ * must not be able to make the gateway hold an answer of any size (the timeout alone bounds time, not bytes).
+ */
+async function readBounded (res: Response, max: number): Promise<string> {
+  const tooLarge = () => new Error(`JWKS document larger than ${max} bytes`)
+  if (Number(res.headers.get('content-length') ?? 0) > max) {
+    await res.body?.cancel()
+    throw tooLarge()
+  }
+  const chunks: Uint8Array[] = []
+  let size = 0
+  // Leaving the loop early (the throw) cancels the stream and closes the connection.
+  for await (const chunk of res.body ?? []) {
+    size += chunk.byteLength
+    if (size > max) throw tooLarge()
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks).toString('utf8')
+}
+
+/**
  * Fetches and caches an identity provider's signing keys. Keys are looked up by `kid`; an unknown kid
  * (key rotation) refetches the set, at most once per cooldown; concurrent lookups share one fetch.
  */
@@ -72,8 +93,7 @@ export function createJwksCache (options: JwksOptions) {
       try {
         const res = await fetchJwks(AbortSignal.timeout(FETCH_TIMEOUT_MS))
         if (!res.ok) throw new Error(`JWKS endpoint answered ${res.status}`)
-        const text = await res.text()
-        if (text.length > MAX_JWKS_BYTES) throw new Error('JWKS document too large')
+        const text = await readBounded(res, MAX_JWKS_BYTES)
         const body = JSON.parse(text) as { keys?: Jwk[] }
         if (!Array.isArray(body.keys)) throw new Error('JWKS document has no keys array')
         const next = new Map<string, Jwk>()

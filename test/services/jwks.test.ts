@@ -59,3 +59,33 @@ t.test('an unknown kid refetches once the cooldown has passed, not before', asyn
   t.match(await jwks.getKey('rotated', 'RS256'), /^-----BEGIN PUBLIC KEY-----/, 'after it: fetched, the new key found')
   t.equal(server.fetches, 2)
 })
+
+t.test('a JWKS answer is bounded while it arrives: an endless body is abandoned past 256 KiB, declared or not', async t => {
+  for (const declared of [true, false]) {
+    let written = 0
+    const state = { closed: false }
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', ...(declared ? { 'content-length': String(1 << 30) } : {}) })
+      res.write('{"keys":[')
+      const chunk = Buffer.alloc(64 * 1024, ' ')
+      const pump = () => {
+        // Endless unless the reader goes away; bounded here only so a broken reader cannot hang the test.
+        let more = true
+        while (more && !state.closed && written < 64 * 1024 * 1024) {
+          more = res.write(chunk)
+          written += chunk.length
+        }
+        if (!state.closed && written < 64 * 1024 * 1024) res.once('drain', pump)
+      }
+      res.on('close', () => { state.closed = true })
+      pump()
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    t.teardown(() => { server.closeAllConnections(); return new Promise(resolve => server.close(resolve)) })
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+    const jwks = createJwksCache({ url, algorithms: ['RS256'], ttlMs: 60_000, minRefetchIntervalMs: 5000, log: silent })
+    await t.rejects(jwks.getKey('a', 'RS256'), { statusCode: 503 }, `${declared ? 'a declared' : 'an undeclared'} huge answer: the IdP is unusable, not a 500`)
+    await new Promise<void>(resolve => { const check = () => state.closed ? resolve() : setTimeout(check, 10); check() })
+    t.ok(written < 16 * 1024 * 1024, `the connection was dropped early (${(written / 1024 / 1024).toFixed(1)} MiB written of 64)`)
+  }
+})
