@@ -38,6 +38,32 @@ forEachSdk(t, (test, factory) => {
     t.equal(unauthorized.type, 'authentication_error')
     t.same(ctx.sim.nonconforming(), [])
   })
+  test('a content part the gateway does not take (image_url): a 400 naming the part and what to send instead, nothing upstream', async t => {
+    const { sdk, sim, wire } = await setup(t, factory)
+    const thread = await sdk.threads.create()
+    const content: Array<{ type: 'text', text: string } | { type: 'image_url', image_url: { url: string } }> =
+      [{ type: 'text', text: 'What is in this picture?' }, { type: 'image_url', image_url: { url: 'https://example.com/cat.png' } }]
+    const mark = wire.mark()
+    const onMessage = await refusal(t, sdk.messages.create(thread.id, { role: 'user', content }), sdk.errors.BadRequestError, 'messages.create')
+    t.equal(onMessage.code, 'VALIDATION_FAILED')
+    t.equal(onMessage.param, 'content.1.type', 'err.param names the part')
+    t.match((onMessage.error as { message: string }).message,
+      /^body\.content\.1\.type image_url is not supported: .*upload the image \(POST \/files, purpose vision\) and send an image_file part/)
+    t.equal(wire.since(mark).length, 1, 'not retried')
+
+    const onRun = await refusal(t, sdk.runs.create(thread.id, { assistant_id: 'mentor', additional_messages: [{ role: 'user', content }] }), sdk.errors.BadRequestError, 'runs.create')
+    t.equal(onRun.param, 'additional_messages.0.content.1.type')
+    const onThread = await refusal(t, sdk.threads.create({ messages: [{ role: 'user', content: 'Hi' }, { role: 'user', content }] }), sdk.errors.BadRequestError, 'threads.create')
+    t.equal(onThread.param, 'messages.1.content.1.type')
+    const onCreateAndRun = await refusal(t, sdk.threads.createAndRun({ assistant_id: 'mentor', thread: { messages: [{ role: 'user', content }] } }), sdk.errors.BadRequestError, 'threads.createAndRun')
+    t.equal(onCreateAndRun.param, 'thread.messages.0.content.1.type')
+
+    const messages = []
+    for await (const message of sdk.messages.list(thread.id)) messages.push(message)
+    t.same(messages, [], 'the thread got nothing')
+    t.equal(upstreamResponses(sim), 0, 'no run reached the model')
+    t.same(sim.nonconforming(), [])
+  })
   test('a budget refusal far from its reset: RateLimitError at once, one request, nothing upstream', async t => {
     const { sdk, sim, wire } = await setup(t, factory, { env: { BUDGET_USER_DAILY_TOKENS: '1', BUDGET_DAY_OFFSET_MINUTES: farFromReset() } })
     const thread = await sdk.threads.create({ messages: [{ role: 'user', content: 'Am I over budget?' }] })

@@ -3,6 +3,7 @@ import { API_ERRORS, IdempotencyHeadersSchema, ListOf, errorResponses } from '..
 import {
   CreateMessageBodySchema, MessageDeletedSchema, MessageListQuerySchema, MessageParamsSchema, MessageSchema, ThreadParamsSchema, UpdateMessageBodySchema
 } from '../../../../schemas/threads.ts'
+import { refuseUnsupportedParts } from '../../../../services/content-parts.ts'
 
 const tags = ['Messages']
 
@@ -11,6 +12,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/:threadId/messages', {
     config: { idempotent: true },
+    preValidation: refuseUnsupportedParts('content'),
     schema: {
       tags,
       operationId: 'createMessage',

@@ -6,6 +6,7 @@ import {
   SubmitToolOutputsBodySchema, UpdateRunBodySchema, type Run
 } from '../../../../schemas/runs.ts'
 import { ThreadParamsSchema } from '../../../../schemas/threads.ts'
+import { refuseUnsupportedParts } from '../../../../services/content-parts.ts'
 import { RunFailed, invalidArgument, isGatewayError, withDetails } from '../../../../services/errors.ts'
 import { runRequest } from '../../../../services/runs/request.ts'
 import type { RunEvent } from '../../../../services/runs/events.ts'
@@ -103,6 +104,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/:threadId/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
+    preValidation: refuseUnsupportedParts('additional_messages'),
     schema: {
       tags,
       operationId: 'createRun',
@@ -124,6 +126,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/runs', {
     config: { idempotent: true, rateBucket: 'runs' },
+    preValidation: refuseUnsupportedParts('thread.messages'),
     schema: {
       tags,
       operationId: 'createThreadAndRun',

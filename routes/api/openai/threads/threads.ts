@@ -3,6 +3,7 @@ import { API_ERRORS, IdempotencyHeadersSchema, ListOf, ListQuerySchema, errorRes
 import {
   CreateThreadBodySchema, ThreadDeletedSchema, ThreadParamsSchema, ThreadSchema, UpdateThreadBodySchema
 } from '../../../../schemas/threads.ts'
+import { refuseUnsupportedParts } from '../../../../services/content-parts.ts'
 
 const tags = ['Threads']
 
@@ -11,6 +12,7 @@ const plugin: FastifyPluginAsyncTypebox = async (fastify) => {
 
   fastify.post('/', {
     config: { idempotent: true },
+    preValidation: refuseUnsupportedParts('messages'),
     schema: {
       tags,
       operationId: 'createThread',
