@@ -5,6 +5,7 @@ import overhead from './overhead.ts'
 import rejections from './rejections.ts'
 import soak from './soak.ts'
 import type { Scenario } from './types.ts'
+import turnCost from './turn-cost.ts'
 import uploads from './uploads.ts'
 import waitingRuns from './waiting-runs.ts'
 
@@ -17,5 +18,6 @@ export const SCENARIOS: Scenario[] = [
   rejections,
   soak,
   crossInstance,
-  contextCost
+  contextCost,
+  turnCost
 ]
