@@ -103,8 +103,10 @@ export function createTranscriptionService ({ openai, budgets, config, log, cloc
             ...(fields.prompt ? { prompt: fields.prompt } : {}),
             ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {})
           }, uploadRequestOptions(config, audio.bytes)))
-          const text = tracing.content(JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: answer.text }] }]))
-          if (text) span?.setAttribute('gen_ai.output.messages', text)
+          if (tracing.captureContent) {
+            const text = tracing.content(JSON.stringify([{ role: 'assistant', parts: [{ type: 'text', content: answer.text }] }]))
+            if (text) span?.setAttribute('gen_ai.output.messages', text)
+          }
           return answer
         })
         metrics?.genAi.duration(operation, (performance.now() - started) / 1000)

@@ -167,8 +167,11 @@ export function createRunTelemetry ({ tracing, metrics, config }: { tracing: Tra
           ...(usage.cache_write_tokens > 0 ? { 'gen_ai.usage.cache_creation.input_tokens': usage.cache_write_tokens } : {}),
           ...(response.service_tier ? { 'openai.response.service_tier': response.service_tier } : {})
         })
-        const output = tracing.content(JSON.stringify(outputMessages(response)))
-        if (output) span.setAttribute('gen_ai.output.messages', output)
+        // Guarded here, not only in tracing.content: the answer is not serialized at all unless it is captured.
+        if (tracing.captureContent) {
+          const output = tracing.content(JSON.stringify(outputMessages(response)))
+          if (output) span.setAttribute('gen_ai.output.messages', output)
+        }
         if (error) failSpan(span, error)
         span.end()
       },
