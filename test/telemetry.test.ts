@@ -5,6 +5,7 @@ import t from 'tap'
 import { startGatewayProcess } from './helpers/process.ts'
 import { build, SIM_KEY, startSim, tempDir, testEnv } from './helpers/build.ts'
 import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpers/otlp-receiver.ts'
+import { text, wav } from './fixtures/samples.ts'
 import { bearer, userToken } from './helpers/tokens.ts'
 import { until } from './helpers/until.ts'
 import { startWebhookTools, writeAgentsFile, WEBHOOK_SECRET } from './helpers/webhook-tools.ts'
@@ -135,6 +136,56 @@ t.test('a streamed chat turn with a tool round is one trace: the request, the ru
   t.ok(metric('gen_ai.client.operation.duration').some(p => p.attributes['gen_ai.operation.name'] === 'invoke_agent' && p.count === 1), 'the turn\'s duration')
   t.ok(metric('gen_ai.client.operation.time_to_first_chunk').some(p => p.count === 2))
   t.ok(metric('assistant_gateway.estimated_cost').some(p => (p.value ?? 0) > 0), 'the spend in USD')
+  t.same(sim.nonconforming(), [])
+})
+
+t.test('a transcription and a file upload are client spans under their requests, in GenAI terms, without the audio\'s words or the file\'s name', async t => {
+  const sim = await startSim(t)
+  const receiver = await startOtlpReceiver(t)
+  const gateway = await startGatewayProcess(t, testEnv(sim, otelEnv(receiver, { UPLOAD_TMP_DIR: tempDir(t, 'agw-spool-') })))
+  const post = async (path: string, body: FormData, caller: ReturnType<typeof callerContext>) => {
+    const res = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { ...bearer(TOKEN), traceparent: caller.traceparent }, body })
+    return { status: res.status, body: await res.json() as Record<string, unknown> }
+  }
+
+  const audioCaller = callerContext()
+  const audio = new FormData()
+  audio.append('file', new Blob([new Uint8Array(wav())], { type: 'audio/wav' }), 'Zanzibar-quokka-17.wav')
+  audio.append('model', 'whisper-1')
+  const transcribed = await post('/api/openai/audio/transcriptions', audio, audioCaller)
+  t.equal(transcribed.status, 200)
+  const fileCaller = callerContext()
+  const file = new FormData()
+  file.append('file', new Blob([new Uint8Array(text.plain())], { type: 'text/plain' }), 'Zanzibar-quokka-17.txt')
+  const uploaded = await post('/api/openai/files', file, fileCaller)
+  t.equal(uploaded.status, 201)
+
+  const spansOf = (caller: ReturnType<typeof callerContext>) => receiver.spans.filter(s => s.traceId === caller.traceId)
+  // The request spans end after their replies, so they may come in a later batch than the spans under them.
+  const exported = (caller: ReturnType<typeof callerContext>, names: string[]) => names.every(name => spansOf(caller).some(s => s.name === name))
+  await until(() => exported(audioCaller, ['POST /api/openai/audio/transcriptions', 'transcription gpt-transcribe']) && exported(fileCaller, ['POST /api/openai/files', 'upload_file']),
+    { message: 'the transcription and upload spans, and their requests\', to be exported' })
+  const audioRoute = one(spansOf(audioCaller), 'POST /api/openai/audio/transcriptions')
+  const transcription = one(spansOf(audioCaller), 'transcription gpt-transcribe')
+  t.equal(transcription.parentSpanId, audioRoute.spanId)
+  t.equal(transcription.kind, CLIENT)
+  t.match(transcription.attributes, {
+    'gen_ai.operation.name': 'transcription',
+    'gen_ai.provider.name': 'openai',
+    'gen_ai.request.model': 'gpt-transcribe',
+    'assistant_gateway.audio.format': 'wav',
+    'assistant_gateway.audio.bytes': Number
+  })
+  const fileRoute = one(spansOf(fileCaller), 'POST /api/openai/files')
+  const upload = one(spansOf(fileCaller), 'upload_file')
+  t.equal(upload.parentSpanId, fileRoute.spanId)
+  t.equal(upload.kind, CLIENT)
+  t.match(upload.attributes, { 'gen_ai.provider.name': 'openai', 'assistant_gateway.file.purpose': 'user_data', 'assistant_gateway.file.media_type': 'text/plain', 'assistant_gateway.file.id': uploaded.body.id })
+
+  const everything = JSON.stringify(receiver.spans.map(s => ({ name: s.name, attributes: s.attributes })))
+  t.notOk(everything.includes(String(transcribed.body.text)), 'the transcript is on no span')
+  t.notOk(everything.includes('Zanzibar-quokka-17'), 'nor the file names')
+  t.notOk(receiver.spans.some(s => 'gen_ai.output.messages' in s.attributes), 'no output messages without the opt-in')
   t.same(sim.nonconforming(), [])
 })
 
