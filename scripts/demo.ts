@@ -18,6 +18,8 @@ import { DEMO_JWT_SECRET, mintToken } from './dev-tokens.ts'
 
 const SIM_KEY = 'sk-demo-simulator-key'
 const DEFAULT_SIM_PORT = 4010
+/** Where both reference SPAs look for the gateway unless their URL says ?gateway= (their DEFAULT_GATEWAY). */
+const SPA_DEFAULT_GATEWAY = 'http://127.0.0.1:3000'
 /** Both reference SPAs (npm run spa, npm run spa-sdk), by either name of the loopback host. */
 const DEMO_CORS_ORIGINS = 'http://127.0.0.1:5173,http://localhost:5173,http://127.0.0.1:5174,http://localhost:5174'
 
@@ -87,6 +89,8 @@ try {
 const base = address.replace('[::1]', 'localhost')
 const user = mintToken(DEMO_JWT_SECRET, { sub: 'demo-user' })
 const admin = mintToken(DEMO_JWT_SECRET, { sub: 'demo-admin', admin: true, adminRole: config.JWT_ADMIN_ROLE })
+// On another port the pages would talk to a gateway that is not there: their links say where it is.
+const spa = (origin: string) => base === SPA_DEFAULT_GATEWAY ? origin : `${origin}/?gateway=${base}`
 const origins = config.CORS_ORIGINS.split(',').map(s => s.trim()).filter(Boolean).join(', ') || 'none (CORS_ORIGINS is empty)'
 
 process.stdout.write(`
@@ -108,7 +112,7 @@ assistant-gateway demo (upstream: the bundled OpenAI simulator, not OpenAI)
     export TOKEN=${user}
     curl -s -X POST ${base}/api/openai/threads -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' -d '{"title":"Demo"}'
 
-  Reference SPAs: npm run spa (http://127.0.0.1:5173), npm run spa-sdk (http://127.0.0.1:5174)
+  Reference SPAs: npm run spa (${spa('http://127.0.0.1:5173')}), npm run spa-sdk (${spa('http://127.0.0.1:5174')})
   More tokens: npm run token -- --demo --sub alice [--admin]     Stop: Ctrl+C
 `)
 

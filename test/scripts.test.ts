@@ -85,8 +85,13 @@ t.test('npm run demo: simulator + gateway on embedded defaults, dev tokens that 
     t.equal(res.headers.get('access-control-allow-origin'), spa, `CORS lets ${spa} in`)
   }
 
-  // The README shows the banner as printed on the default ports, tokens cut short.
+  // Not on the SPAs' default gateway (127.0.0.1:3000): their links say where this one is.
+  t.match(demo.out, `  Reference SPAs: npm run spa (http://127.0.0.1:5173/?gateway=${gateway}), npm run spa-sdk (http://127.0.0.1:5174/?gateway=${gateway})\n`,
+    'the SPA links carry ?gateway= of this port')
+
+  // The README shows the banner as printed on the default ports (where the links need no ?gateway=), tokens cut short.
   const banner = demo.out.slice(0, demo.out.indexOf('Stop: Ctrl+C') + 'Stop: Ctrl+C'.length)
+    .replaceAll(`/?gateway=${gateway}`, '')
     .replaceAll(gateway, 'http://127.0.0.1:3000')
     .replaceAll(demo.simulator, 'http://127.0.0.1:4010/v1')
     .replace(/eyJ[\w-]+\.[\w-]+\.[\w-]+/g, 'eyJhbGciOi…')
