@@ -5,6 +5,7 @@ import overhead from './overhead.ts'
 import rejections from './rejections.ts'
 import soak from './soak.ts'
 import type { Scenario } from './types.ts'
+import tracing from './tracing.ts'
 import turnCost from './turn-cost.ts'
 import uploads from './uploads.ts'
 import waitingRuns from './waiting-runs.ts'
@@ -19,5 +20,6 @@ export const SCENARIOS: Scenario[] = [
   soak,
   crossInstance,
   contextCost,
+  tracing,
   turnCost
 ]
