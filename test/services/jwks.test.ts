@@ -84,7 +84,7 @@ t.test('a JWKS answer is bounded while it arrives: an endless body is abandoned 
     t.teardown(() => { server.closeAllConnections(); return new Promise(resolve => server.close(resolve)) })
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
     const jwks = createJwksCache({ url, algorithms: ['RS256'], ttlMs: 60_000, minRefetchIntervalMs: 5000, log: silent })
-    await t.rejects(jwks.getKey('a', 'RS256'), { statusCode: 503 }, `${declared ? 'a declared' : 'an undeclared'} huge answer: the IdP is unusable, not a 500`)
+    await t.rejects(jwks.getKey('a', 'RS256'), { statusCode: 503, message: 'Signing keys are unavailable' }, `${declared ? 'a declared' : 'an undeclared'} huge answer: the IdP is unusable, not a 500`)
     await new Promise<void>(resolve => { const check = () => state.closed ? resolve() : setTimeout(check, 10); check() })
     t.ok(written < 16 * 1024 * 1024, `the connection was dropped early (${(written / 1024 / 1024).toFixed(1)} MiB written of 64)`)
   }
