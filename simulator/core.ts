@@ -132,6 +132,8 @@ export interface Core {
   requestLog: RequestLog
   webhooks: WebhookSender
   safetyCases: Map<string, SafetyCase>
+  /** Response streams served with `obfuscation` padding on their delta events (the client did not turn it off). */
+  obfuscatedStreams: number
 }
 
 export function nowSeconds (): number {

@@ -105,6 +105,8 @@ export interface SimulatorStats {
   promptCache: { prefixes: number }
   webhooks: WebhookStats
   safetyCases: number
+  /** Response streams served with `obfuscation` padding (asked without `include_obfuscation: false`). */
+  obfuscatedStreams: number
 }
 
 export interface Simulator {
@@ -221,7 +223,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     promptCache: new PromptCache(),
     requestLog: new RequestLog(options.requestLogSize ?? 1000),
     webhooks: new WebhookSender(options.webhooks),
-    safetyCases: new Map()
+    safetyCases: new Map(),
+    obfuscatedStreams: 0
   }
   const validator = createValidator()
   const route = createRouter()
@@ -411,7 +414,8 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
         requests: core.requestLog.total,
         promptCache: { prefixes: core.promptCache.size },
         webhooks: core.webhooks.stats(),
-        safetyCases: core.safetyCases.size
+        safetyCases: core.safetyCases.size,
+        obfuscatedStreams: core.obfuscatedStreams
       }
     },
     safetyCases: () => [...core.safetyCases.values()].map((c) => structuredClone(c)),
@@ -432,6 +436,7 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
       core.requestLog.clear()
       core.webhooks.reset()
       core.safetyCases.clear()
+      core.obfuscatedStreams = 0
       counters = new Map()
       nonconforming = []
       nonconformingCount = 0

@@ -392,18 +392,34 @@ export function cancelResponse (core: Core, rec: ResponseRecord): void {
   settle(core, rec, 'response.incomplete')
 }
 
-function subscribe (ctx: RequestContext, rec: ResponseRecord, replayFrom: number | null): void {
+const DELTA_FRAME = /^event: response\.[a-z_.]+\.delta\n/
+const OBFUSCATION_PAD = 'aZ3kQ9xW2mP7rT5vB8nC4dF6gH1jL0sY'
+
+/**
+ * OpenAI pads every delta event with an `obfuscation` field (random characters, so a delta's size does not
+ * give its content away on the wire) unless the stream was asked without it (`stream_options.include_obfuscation:
+ * false` on create, `include_obfuscation=false` on a retrieve): a client that forgets pays those bytes.
+ */
+function obfuscated (frame: string): string {
+  if (!DELTA_FRAME.test(frame)) return frame
+  const pad = OBFUSCATION_PAD.slice(0, 8 + (frame.length % 24))
+  return `${frame.slice(0, -3)},"obfuscation":"${pad}"}\n\n`
+}
+
+function subscribe (ctx: RequestContext, rec: ResponseRecord, replayFrom: number | null, obfuscate: boolean): void {
   let listener: StreamListener | null = null
   const writer = openSse(ctx, () => { if (listener) rec.listeners.delete(listener) })
+  const write = obfuscate ? (frame: string) => writer.write(obfuscated(frame)) : (frame: string) => writer.write(frame)
+  if (obfuscate) ctx.core.obfuscatedStreams++
   if (replayFrom !== null && rec.frames) {
-    for (const frame of rec.frames.slice(replayFrom)) writer.write(frame)
+    for (const frame of rec.frames.slice(replayFrom)) write(frame)
   }
   if (TERMINAL_STATUSES.has(rec.wire.status)) {
     writer.end()
     return
   }
   if (writer.closed) return
-  listener = { frame: (frame) => writer.write(frame), end: () => writer.end() }
+  listener = { frame: write, end: () => writer.end() }
   rec.listeners.add(listener)
 }
 
@@ -423,7 +439,8 @@ export const createResponse: Handler = async (ctx) => {
   entry.response_id = rec.id
   rec.request = entry
   if (rec.streamed) {
-    subscribe(ctx, rec, null)
+    const options = body.stream_options as { include_obfuscation?: unknown } | null | undefined
+    subscribe(ctx, rec, null, options?.include_obfuscation !== false)
     advance(ctx.core, rec)
     return
   }
@@ -452,7 +469,7 @@ export const retrieveResponse: Handler = (ctx) => {
       throw badRequest('This response cannot be streamed: only responses created with background=true and stream=true can be streamed when retrieved.', 'stream')
     }
     const after = typeof ctx.query.starting_after === 'number' ? ctx.query.starting_after : -1
-    subscribe(ctx, rec, Math.max(0, after + 1))
+    subscribe(ctx, rec, Math.max(0, after + 1), ctx.query.include_obfuscation !== false)
     return
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }

@@ -55,7 +55,7 @@ export async function followRun (
       followed = current
       unfinished = current
       try {
-        const stream = await openai.responses.retrieve(current, { stream: true }, { signal })
+        const stream = await openai.responses.retrieve(current, { stream: true, include_obfuscation: false }, { signal })
         for await (const event of stream) {
           messages.forward(run, event)
           if (endsResponse(event)) unfinished = null

@@ -201,7 +201,7 @@ export function createUpstreamResponses ({ openai, config, log, ends = null }: {
         if (stream) {
           let final = await consume(stream, state, signal, hooks, key)
           for (let resume = 0; !final && state.id && resume < STREAM_RESUMES && !signal.aborted; resume++) {
-            const resumed = await openai.responses.retrieve(state.id, { stream: true, starting_after: state.lastSeq }, { signal, maxRetries: 1 })
+            const resumed = await openai.responses.retrieve(state.id, { stream: true, starting_after: state.lastSeq, include_obfuscation: false }, { signal, maxRetries: 1 })
               .catch(err => { log.info({ err, runId: key }, 'could not resume the upstream stream'); return null })
             if (!resumed) break
             final = await consume(resumed, state, signal, hooks, key)

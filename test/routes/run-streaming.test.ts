@@ -127,6 +127,7 @@ t.test('GET a run with Accept: text/event-stream follows it: the answer so far i
   t.ok(names.includes('thread.message.created'))
   t.same(names.slice(-2), ['thread.run.completed', 'done'])
   t.equal(deltasOf(events), await finalText(threadId), 'the whole answer, including what was generated before reconnecting')
+  t.equal(sim.stats().obfuscatedStreams, 0, 'the replayed upstream stream was asked without obfuscation padding')
 
   const ended = await app.inject({ url: started.headers.location as string, headers: { ...alice, accept: 'text/event-stream' } })
   t.same(parseSse(ended.body).map(e => e.event), ['thread.run.completed', 'done'], 'a finished run answers its final event at once')

@@ -53,6 +53,24 @@ t.test('streaming through the SDK', async (t) => {
     t.pass('every event conforms to the spec')
   })
 
+  t.test('delta events carry obfuscation padding unless the stream is asked without it', async (t) => {
+    const padded = await collect(await openai.responses.create({ model: 'gpt-4.1', input: 'Pad me [len:10]', background: true, stream: true }))
+    const textDeltas = padded.filter((e) => e.type === 'response.output_text.delta')
+    t.ok(textDeltas.length > 0 && textDeltas.every((e) => typeof e.obfuscation === 'string' && (e.obfuscation as string).length >= 8), 'every delta padded by default')
+    t.ok(padded.filter((e) => !e.type.endsWith('.delta')).every((e) => e.obfuscation === undefined), 'other events are not')
+    const before = sim.stats().obfuscatedStreams
+    const plain = await collect(await openai.responses.create({ model: 'gpt-4.1', input: 'Do not pad [len:10]', stream: true, stream_options: { include_obfuscation: false } }))
+    t.ok(plain.every((e) => e.obfuscation === undefined), 'stream_options.include_obfuscation: false turns it off')
+    const id = (padded[0] as Extract<ResponseStreamEvent, { type: 'response.created' }>).response.id
+    const replay = await collect(await openai.responses.retrieve(id, { stream: true, include_obfuscation: false }))
+    t.ok(replay.length > 0 && replay.every((e) => e.obfuscation === undefined), 'so does include_obfuscation=false on a retrieve')
+    t.equal(sim.stats().obfuscatedStreams, before, 'neither counted as a padded stream')
+    for (const event of textDeltas) {
+      const issues = conformance(sim, 'createResponse', event, 'text/event-stream')
+      if (issues) t.fail(`a padded delta does not conform: ${JSON.stringify(issues)}`)
+    }
+  })
+
   t.test('a background stream can be replayed from the start', async (t) => {
     const stream = await openai.responses.create({ model: 'gpt-4.1', input: 'Background stream', background: true, stream: true })
     const live = await collect(stream)

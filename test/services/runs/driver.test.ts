@@ -104,6 +104,16 @@ t.test('streams that cannot be resumed fall back to polling', async t => {
   t.match((await app.inject({ url: `/api/openai/threads/${threadId}/messages?limit=1`, headers: alice })).json().data[0].content[0].text.value, /Keep going/)
 })
 
+t.test('a dropped stream is resumed where it broke, without obfuscation padding (bytes nobody reads)', async t => {
+  const { app, sim } = await setup(t)
+  sim.faults.add({ route: 'POST /v1/responses', kind: 'truncate-sse', afterEvents: 4, times: 1 })
+  const threadId = await newThread(app, 'Keep going [slow:300]')
+  const res = await app.inject({ method: 'POST', url: `/api/openai/threads/${threadId}/runs`, headers: alice, payload: { assistant_type: 'mentor' } })
+  t.equal(res.json().status, 'completed')
+  t.equal(sim.counters()['GET /v1/responses/{response_id}'], 1, 'one resumed stream')
+  t.equal(sim.stats().obfuscatedStreams, 0, 'the create and the resume both asked for no padding')
+})
+
 t.test('upstream refuses to start the response: retried on 5xx, then failed upstream_error', async t => {
   const { app, sim } = await setup(t)
   sim.faults.add({ route: 'POST /v1/responses', kind: 'status', status: 500, times: 2 })
