@@ -238,12 +238,17 @@ export async function waitForRedis (client: RedisClient, target: RedisTarget | s
   }
 }
 
-/** QUIT when connected (pending replies are delivered first), otherwise just stop reconnecting. */
+/**
+ * QUIT when connected (pending replies are delivered first), otherwise just stop reconnecting. A Sentinel
+ * client is disconnected after its QUIT too: QUIT leaves the failover detector's subscriptions to the
+ * sentinels open and redialling for ever (ioredis#1362 in 5.x), which keeps a process from ending.
+ */
 export async function closeRedis (client: RedisClient): Promise<void> {
   if (client.status === 'end') return
   if (client.status === 'ready') {
     try {
       await client.quit()
+      if (client instanceof Redis && client.options.sentinels) client.disconnect()
       return
     } catch {}
   }

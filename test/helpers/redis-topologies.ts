@@ -90,7 +90,9 @@ function tempDir (t: Teardown, name: string): string {
 }
 
 const serverArgs = (port: number, dir: string) => ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '',
-  '--appendonly', 'yes', '--appendfsync', 'everysec', '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '']
+  '--appendonly', 'yes', '--appendfsync', 'everysec', '--protected-mode', 'yes', '--daemonize', 'no', '--logfile', '',
+  // A replica's first sync starts at once, not after the 5 s Redis waits for more replicas to share it.
+  '--repl-diskless-sync-delay', '0']
 
 async function admin<T> (port: number, fn: (redis: Redis) => Promise<T>): Promise<T> {
   const redis = new Redis({ port, host: '127.0.0.1', lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })

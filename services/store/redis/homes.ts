@@ -30,7 +30,8 @@ import type { RedisClient } from '../../redis.ts'
  */
 export type HomeKind = 'thread' | 'run' | 'file'
 
-const tagOf = (kind: string, id: string) => kind + createHash('sha256').update(id).digest('base64url').slice(0, 12)
+/** The tag of a user's (`u`) or a lone thread's (`t`) home. */
+export const homeTag = (kind: 'u' | 't', id: string) => kind + createHash('sha256').update(id).digest('base64url').slice(0, 12)
 /** Pointers cached per process; an id's home never changes, so only the size is bounded. */
 const CACHE_MAX = 100_000
 
@@ -52,11 +53,11 @@ export function createHomes (client: RedisClient, prefix: string, clustered: boo
     /** The tag of a home (its prefix from `at`). */
     tag: (home: string) => home.slice(prefix.length + 1, -1),
     /** A user's home. */
-    owner: (owner: string) => at(tagOf('u', owner)),
+    owner: (owner: string) => at(homeTag('u', owner)),
     /** One of the fixed homes. */
     fixed: (name: 'budgets' | 'assistants' | 'audit' | 'runs' | 'changes') => at(name),
     /** The home of a thread that no owner has claimed. */
-    threadOnly: (threadId: string) => at(tagOf('t', threadId)),
+    threadOnly: (threadId: string) => at(homeTag('t', threadId)),
 
     /** The home of a record, null when no pointer names it (the record does not exist). */
     async find (kind: HomeKind, id: string): Promise<string | null> {
