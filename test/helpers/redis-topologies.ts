@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Redis } from 'ioredis'
-import { freePort, hasRedisServer, REDIS_MISSING } from './redis.ts'
+import { parseHostPorts, type RedisTarget } from '../../services/redis.ts'
+import { freePort, hasRedisServer, REDIS_MISSING, startRedis } from './redis.ts'
 import { until } from './until.ts'
 
 /**
@@ -211,4 +212,28 @@ export async function startCluster (t: Teardown, { replicas = 0 }: { replicas?: 
       })
     }
   }
+}
+
+/** Set to `cluster` by test/scale/cluster-suite.test.ts, which runs the multi-instance suites on Redis Cluster. */
+export const SCALE_TOPOLOGY = 'AGW_TEST_SCALE_TOPOLOGY'
+
+export interface ScaleRedis {
+  /** What points a gateway at it (REDIS_URL, or REDIS_CLUSTER_NODES). */
+  env: Record<string, string>
+  /** The same, for a store the test opens itself. */
+  target: RedisTarget | string
+}
+
+/**
+ * The Redis of a multi-instance test (test/scale): a fresh redis-server, or a fresh cluster of three
+ * primaries when cluster-suite.test.ts runs the suite, so one suite covers both topologies without a
+ * second copy. Fresh each time, as a test's gateways (their sweepers) must not meet another test's runs.
+ */
+export async function scaleRedis (t: Teardown): Promise<ScaleRedis> {
+  if (process.env[SCALE_TOPOLOGY] === 'cluster') {
+    const { nodes } = await startCluster(t)
+    return { env: { REDIS_CLUSTER_NODES: nodes }, target: { kind: 'cluster', nodes: parseHostPorts(nodes) } }
+  }
+  const redis = await startRedis(t)
+  return { env: { REDIS_URL: redis.url }, target: redis.url }
 }

@@ -181,13 +181,15 @@ export async function api (baseUrl: string, method: string, path: string,
 
 /**
  * `count` real gateway processes (`node server.ts`, as `npm start`) on their own ports, all with
- * STORE=redis on one Redis and the same settings, as behind a load balancer.
+ * STORE=redis on one Redis (a server by URL, or the settings of another topology, redis-topologies.ts
+ * scaleRedis) and the same settings, as behind a load balancer.
  */
-export async function startRedisGateways (t: Teardown, sim: { url: string }, redis: Pick<RedisServer, 'url'>, count: number,
+export async function startRedisGateways (t: Teardown, sim: { url: string }, redis: Pick<RedisServer, 'url'> | { env: Record<string, string> }, count: number,
   env: Record<string, string> = {}): Promise<GatewayProcess[]> {
   // Load shedding off: several gateways starting at once on a busy CI machine lag, and that is not what these tests are about.
   const shared = testEnv(sim, {
-    STORE: 'redis', REDIS_URL: redis.url, RATE_LIMIT_MAX: '10000', RATE_LIMIT_RUNS_MAX: '10000', MAX_EVENT_LOOP_DELAY_MS: '0', ...env
+    STORE: 'redis', ...('env' in redis ? redis.env : { REDIS_URL: redis.url }), RATE_LIMIT_MAX: '10000', RATE_LIMIT_RUNS_MAX: '10000', MAX_EVENT_LOOP_DELAY_MS: '0', ...env
   })
-  return Promise.all(Array.from({ length: count }, () => startGatewayProcess(t, shared)))
+  // Generous: several processes booting at once on a loaded machine; it only bounds a failing test.
+  return Promise.all(Array.from({ length: count }, () => startGatewayProcess(t, shared, 60_000)))
 }

@@ -1,7 +1,8 @@
 import t from 'tap'
 import { build, startSim } from '../helpers/build.ts'
 import { bearer, userToken } from '../helpers/tokens.ts'
-import { api, redisOrSkip, startRedis, startRedisGateways } from '../helpers/redis.ts'
+import { api, redisOrSkip, startRedisGateways } from '../helpers/redis.ts'
+import { scaleRedis } from '../helpers/redis-topologies.ts'
 import { loadAgentsFile } from '../../services/assistants/agents-file.ts'
 import { estimateInputTokens } from '../../services/runs/usage.ts'
 import { estimateTokens } from '../../services/threads/items.ts'
@@ -11,10 +12,10 @@ const CONTENT = '[slow:3000] How far along am I?'
 if (redisOrSkip(t)) {
   t.test('a daily budget holds across instances under concurrency', async t => {
     const sim = await startSim(t)
-    const redis = await startRedis(t)
+    const redis = await scaleRedis(t)
 
     // What one run reserves: measured on an in-process gateway with the same assistant and thread text.
-    const probe = await build(t, sim, { env: { STORE: 'redis', REDIS_URL: redis.url } })
+    const probe = await build(t, sim, { env: { STORE: 'redis', ...redis.env } })
     const headers = bearer(userToken('probe'))
     const thread = (await probe.inject({ method: 'POST', url: '/api/openai/threads', headers, payload: { messages: [{ role: 'user', content: CONTENT }] } })).json()
     const probeRun = await probe.inject({ method: 'POST', url: `/api/openai/threads/${thread.id}/runs`, headers, payload: { assistant_type: 'mentor', wait: false } })
@@ -59,7 +60,7 @@ if (redisOrSkip(t)) {
 
   t.test('twenty turns at once on a 3,000-token day across two instances: they wait for the reservations in flight, none is sent to midnight, no overshoot', async t => {
     const sim = await startSim(t)
-    const redis = await startRedis(t)
+    const redis = await scaleRedis(t)
     const budget = 3000
     const text = 'Quick one [len:5] [slow:300]'
     const maxOutput = 800

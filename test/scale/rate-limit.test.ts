@@ -1,9 +1,10 @@
 import t from 'tap'
-import { api, redisOrSkip, startRedis, startRedisGateways } from '../helpers/redis.ts'
+import { api, redisOrSkip, startRedisGateways } from '../helpers/redis.ts'
+import { scaleRedis } from '../helpers/redis-topologies.ts'
 
 if (redisOrSkip(t)) {
   t.test('a rate limit of L admits at most L requests across three instances', async t => {
-    const redis = await startRedis(t)
+    const redis = await scaleRedis(t)
     const limit = 12
     const gateways = await startRedisGateways(t, { url: 'http://127.0.0.1:9/v1' }, redis, 3, { RATE_LIMIT_MAX: String(limit) })
 

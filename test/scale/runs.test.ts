@@ -1,6 +1,7 @@
 import t from 'tap'
 import { startSim } from '../helpers/build.ts'
-import { api, redisOrSkip, startRedis, startRedisGateways } from '../helpers/redis.ts'
+import { api, redisOrSkip, startRedisGateways } from '../helpers/redis.ts'
+import { scaleRedis } from '../helpers/redis-topologies.ts'
 import { startGatewayProcess } from '../helpers/process.ts'
 import { createRedisStore } from '../../services/store/redis-store.ts'
 import { testEnv } from '../helpers/build.ts'
@@ -9,10 +10,10 @@ import { until } from '../helpers/until.ts'
 
 if (redisOrSkip(t)) {
   const sim = await startSim(t)
-  const redis = await startRedis(t)
+  const redis = await scaleRedis(t)
   const env = { RUN_LEASE_MS: '1000', RUN_POLL_MIN_MS: '50', RUN_POLL_MAX_MS: '200' }
   const [a, b, c] = await startRedisGateways(t, sim, redis, 3, env)
-  const store = await createRedisStore({ url: redis.url })
+  const store = await createRedisStore({ url: redis.target })
   t.teardown(() => store.close())
 
   async function newThread (baseUrl: string, user: string, content: string): Promise<string> {
@@ -103,7 +104,7 @@ if (redisOrSkip(t)) {
   })
 
   t.test('an instance killed mid-run: another resumes it, completes it once and counts its usage once', async t => {
-    const victim = await startGatewayProcess(t, testEnv(sim, { STORE: 'redis', REDIS_URL: redis.url, ...env }))
+    const victim = await startGatewayProcess(t, testEnv(sim, { STORE: 'redis', ...redis.env, ...env }))
     const threadId = await newThread(victim.url, 'kim', '[slow:3000] Long answer please.')
     const createdBefore = sim.counters()['POST /v1/responses'] ?? 0
     const started = await startRun(victim.url, 'kim', threadId)
