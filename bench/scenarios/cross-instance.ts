@@ -1,4 +1,4 @@
-import { pool, requestJson, userOf } from '../harness/http.ts'
+import { pool, requestJson, userOf, type BenchUser } from '../harness/http.ts'
 import { startGateway, startSimulator, stopAll, type GatewayService, type SimulatorService } from '../harness/processes.ts'
 import { startRedis } from '../harness/redis.ts'
 import { round, summarize, type Summary } from '../harness/stats.ts'
@@ -24,6 +24,18 @@ export interface CrossInstanceFigures {
   nonconforming: number
 }
 
+/** One turn: started on A; waited for on A (which drives it) and on B at the same time. */
+export async function followedTurn (a: GatewayService, b: GatewayService, user: BenchUser, threadId: string) {
+  const started = performance.now()
+  const run = await user.post<{ id: string }>(`/threads/${threadId}/runs`, { assistant_type: ASSISTANT, wait: false })
+  const waitOn = async (gateway: GatewayService) => {
+    const res = await requestJson<{ status: string }>(`${gateway.url}/api/openai/threads/${threadId}/runs/${run.body.id}?wait=30000`, { headers: user.headers })
+    return { ms: performance.now() - started, ok: res.status === 200 && res.body.status === 'completed' }
+  }
+  const [same, other] = await Promise.all([waitOn(a), waitOn(b)])
+  return { same, other }
+}
+
 async function measure (ctx: ScenarioContext): Promise<CrossInstanceFigures> {
   let sim: SimulatorService | undefined
   let redis: Awaited<ReturnType<typeof startRedis>> | undefined
@@ -36,19 +48,7 @@ async function measure (ctx: ScenarioContext): Promise<CrossInstanceFigures> {
     a = await startGateway(sim, { env })
     b = await startGateway(sim, { env, jwtSecret: a.jwtSecret })
     const user = userOf(a, 'bench-cross-instance')
-    const api = (gateway: GatewayService) => `${gateway.url}/api/openai`
-
-    /** One turn: started on A; waited for on A (which drives it) and on B at the same time. */
-    async function turn (threadId: string) {
-      const started = performance.now()
-      const run = await user.post<{ id: string }>(`/threads/${threadId}/runs`, { assistant_type: ASSISTANT, wait: false })
-      const waitOn = async (gateway: GatewayService) => {
-        const res = await requestJson<{ status: string }>(`${api(gateway)}/threads/${threadId}/runs/${run.body.id}?wait=30000`, { headers: user.headers })
-        return { ms: performance.now() - started, ok: res.status === 200 && res.body.status === 'completed' }
-      }
-      const [same, other] = await Promise.all([waitOn(a!), waitOn(b!)])
-      return { same, other }
-    }
+    const turn = (threadId: string) => followedTurn(a!, b!, user, threadId)
 
     ctx.log(`warming up: ${WARMUP_TURNS} turns`)
     const warm = await pool(Array.from({ length: WARMUP_TURNS }, () => 0), 8, () => user.thread(`[slow:${GENERATION_MS}] warm up`))

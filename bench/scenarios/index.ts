@@ -2,6 +2,7 @@ import chatTurn from './chat-turn.ts'
 import contextCost from './context-cost.ts'
 import crossInstance from './cross-instance.ts'
 import overhead from './overhead.ts'
+import redisCluster from './redis-cluster.ts'
 import rejections from './rejections.ts'
 import soak from './soak.ts'
 import type { Scenario } from './types.ts'
@@ -19,6 +20,7 @@ export const SCENARIOS: Scenario[] = [
   rejections,
   soak,
   crossInstance,
+  redisCluster,
   contextCost,
   tracing,
   turnCost
