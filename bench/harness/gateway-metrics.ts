@@ -28,6 +28,8 @@ export interface RuntimeSnapshot {
   heapTotalBytes: number
   externalBytes: number
   rssBytes: number
+  /** V8's code space in use: compiled code, which grows as more functions get hot and is bounded by the program. */
+  codeSpaceUsedBytes: number
 }
 
 export async function runtimeSnapshot (gatewayUrl: string): Promise<RuntimeSnapshot> {
@@ -40,6 +42,7 @@ export async function runtimeSnapshot (gatewayUrl: string): Promise<RuntimeSnaps
     heapUsedBytes: m.get('nodejs_heap_size_used_bytes') ?? NaN,
     heapTotalBytes: m.get('nodejs_heap_size_total_bytes') ?? NaN,
     externalBytes: m.get('nodejs_external_memory_bytes') ?? NaN,
-    rssBytes: m.get('process_resident_memory_bytes') ?? NaN
+    rssBytes: m.get('process_resident_memory_bytes') ?? NaN,
+    codeSpaceUsedBytes: m.get('nodejs_heap_space_size_used_bytes{space="code"}') ?? NaN
   }
 }

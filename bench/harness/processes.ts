@@ -98,7 +98,9 @@ function spawnService (name: string, args: string[], env: Record<string, string>
 export interface SimulatorService extends Service {
   /** Base URL for the SDK and direct calls, ending in /v1. */
   v1: string
-  stats: () => Promise<{ counters: Record<string, number>, nonconforming: { count: number }, responses: { total: number, active: number } }>
+  stats: () => Promise<{ counters: Record<string, number>, nonconforming: { count: number }, responses: { total: number, active: number }, webhooks: Record<string, number> }>
+  /** POST /__sim/config: generation times, faults, webhook delivery (url, secret, latency, loss, …). */
+  configure: (patch: Record<string, unknown>) => Promise<void>
 }
 
 export async function startSimulator (options: SimulatorOptions = {}): Promise<SimulatorService> {
@@ -114,6 +116,10 @@ export async function startSimulator (options: SimulatorOptions = {}): Promise<S
     async stats () {
       const res = await fetch(`${origin}/__sim/stats`, auth)
       return res.json() as ReturnType<SimulatorService['stats']>
+    },
+    async configure (patch) {
+      const res = await fetch(`${origin}/__sim/config`, { method: 'POST', headers: { ...auth.headers, 'content-type': 'application/json' }, body: JSON.stringify(patch) })
+      if (!res.ok) throw new Error(`the simulator refused its config (${res.status}): ${await res.text()}`)
     }
   }
 }
