@@ -116,6 +116,9 @@ function failFast (options: RedisClientOptions) {
 
 const retry = (attempt: number) => Math.min(100 * attempt, 1000)
 
+/** Clients being closed on purpose (closeRedis, a failed start): the ones that must not start over. */
+const closing = new WeakSet<RedisClient>()
+
 /**
  * A client for the target that fails fast (see failFast) and reconnects in the background for ever, so
  * the gateway recovers without a restart:
@@ -187,6 +190,19 @@ export function createRedisClient (target: RedisTarget | string, options: RedisC
     down = false
     log?.info({ redis: described, connection: connectionName }, 'Redis connection restored')
   })
+  if (!(client instanceof Cluster)) {
+    // ioredis ends a client for good, with no more reconnecting, when its connection is dropped while a
+    // reconnection is still asking the sentinels for the primary: the failover detector does that when
+    // the sentinels announce the switch mid-reconnection (SentinelConnector throws "Connection is
+    // closed", ioredis#1683). A client that ends without being closed here starts over.
+    const redis = client
+    redis.on('end', () => {
+      if (closing.has(redis)) return
+      setTimeout(() => {
+        if (!closing.has(redis) && redis.status === 'end') redis.connect().catch(() => {})
+      }, retry(1)).unref()
+    })
+  }
   if (where.kind === 'sentinel') {
     // ioredis announces the primary it connects to; a changed one is a failover the operator wants to see.
     let primary: string | undefined
@@ -229,6 +245,7 @@ export async function waitForRedis (client: RedisClient, target: RedisTarget | s
       }
     }
   } catch (err) {
+    closing.add(client)
     client.disconnect()
     throw err
   } finally {
@@ -244,6 +261,7 @@ export async function waitForRedis (client: RedisClient, target: RedisTarget | s
  * sentinels open and redialling for ever (ioredis#1362 in 5.x), which keeps a process from ending.
  */
 export async function closeRedis (client: RedisClient): Promise<void> {
+  closing.add(client)
   if (client.status === 'end') return
   if (client.status === 'ready') {
     try {

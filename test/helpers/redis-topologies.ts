@@ -165,6 +165,11 @@ export interface ClusterSetup {
   primaryOf: (key: string) => Promise<{ primary: RedisProcess, replica: RedisProcess | undefined }>
   /** Waits until every live node says the cluster is ok and agrees on one primary per slot range. */
   settled: () => Promise<void>
+  /**
+   * Waits until every node lists each primary's replicas (CLUSTER SLOTS shows a replica some seconds
+   * after the cluster is ok): before a test kills a primary, so that there is a replica to promote.
+   */
+  replicated: () => Promise<void>
 }
 
 /**
@@ -201,6 +206,13 @@ export async function startCluster (t: Teardown, { replicas = 0 }: { replicas?: 
     nodes: servers.map(s => `127.0.0.1:${s.port}`).join(','),
     servers,
     settled,
+    async replicated () {
+      await until(async () => {
+        const views = await Promise.all(servers.map(s => admin(s.port, async r =>
+          (await r.cluster('SLOTS') as unknown as unknown[][]).every(range => range.length - 2 === 1 + replicas)).catch(() => false)))
+        return views.every(Boolean)
+      }, { timeoutMs: 30_000, intervalMs: 100, message: 'every primary to list its replicas' })
+    },
     async primaryOf (key) {
       const live = servers.find(s => s.alive)!
       return admin(live.port, async r => {

@@ -24,8 +24,8 @@ if (redisOrSkip(t)) {
       RUN_POLL_MAX_MS: '200',
       LOG_LEVEL: 'info'
     })
-    // Generous: two processes booting at once on a loaded machine.
-    const gateways = await Promise.all([startGatewayProcess(t, env, 60_000), startGatewayProcess(t, env, 60_000)])
+    // Generous: two processes booting at once on a loaded machine; meanwhile the replicas show up.
+    const [gateways] = await Promise.all([Promise.all([startGatewayProcess(t, env, 60_000), startGatewayProcess(t, env, 60_000)]), cluster.replicated()])
     const user = 'carla'
     // Everything of carla's (threads, runs, locks) is in one slot: its primary is the one to kill.
     const { primary, replica } = await cluster.primaryOf(`agw:{${homeTag('u', user)}}`)

@@ -61,7 +61,8 @@ export async function primaryFailover (t: Test, { sim, target, gateways, user, b
   const stop = new AbortController()
   const traffic = Promise.all(gateways.map(async gw => {
     while (!stop.signal.aborted) {
-      const reply = await api(gw.url, 'GET', '/api/openai/threads', { user, timeoutMs: 5000 })
+      // A request that fails outright (no answer in 5 s, a reset) is a status 0: only 200s and 503s pass.
+      const reply = await api(gw.url, 'GET', '/api/openai/threads', { user, timeoutMs: 5000 }).catch(err => ({ status: 0, headers: new Headers(), body: String(err) }))
       replies.push({ ...reply, gateway: gw.url, at: performance.now() })
     }
   }))
@@ -70,10 +71,17 @@ export async function primaryFailover (t: Test, { sim, target, gateways, user, b
   await kill()
   await recovered()
   // Both instances answer again, with no restart, on their own.
-  await until(() => gateways.every(gw => replies.some(r => r.gateway === gw.url && r.at > killedAt && r.status === 200) &&
-    replies.filter(r => r.gateway === gw.url).at(-1)!.status === 200), { timeoutMs: 30_000, intervalMs: 50, message: 'both instances to answer 200 after the failover' })
-  stop.abort()
-  await traffic
+  try {
+    await until(() => gateways.every(gw => replies.some(r => r.gateway === gw.url && r.at > killedAt && r.status === 200) &&
+      replies.filter(r => r.gateway === gw.url).at(-1)!.status === 200), { timeoutMs: 30_000, intervalMs: 50, message: 'both instances to answer 200 after the failover' })
+  } catch (err) {
+    // What each instance said last and logged, to tell a slow switch from one that never ends.
+    for (const gw of gateways) t.comment(gw.url, JSON.stringify(replies.filter(r => r.gateway === gw.url).at(-1)?.body), gw.logs.join('').split('\n').slice(-15).join('\n'))
+    throw err
+  } finally {
+    stop.abort()
+    await traffic
+  }
 
   const after = replies.filter(r => r.at > killedAt)
   const unavailable = after.filter(r => r.status === 503)
