@@ -4,6 +4,9 @@ import { ACTIVE_SQL, type SqliteDb } from './db.ts'
 import { orderedTable } from './ordered.ts'
 import { threadLocks } from './thread-locks.ts'
 
+const RENEWALS_PER_TRANSACTION = 250
+interface Renewal { id: string, worker: string, fence: number, expiresAt: number, resolve: (kept: boolean) => void, reject: (err: unknown) => void }
+
 /** Runs; createRun and updateRun publish ('run', id) once their transaction has committed. */
 export function sqliteRuns (db: SqliteDb, clock: () => number, changes: ChangeFeed): RunStore {
   const table = orderedTable(db, 'runs', RUN_FIELDS, 'thread_id')
@@ -11,6 +14,27 @@ export function sqliteRuns (db: SqliteDb, clock: () => number, changes: ChangeFe
   const UPDATE_RUN = runs.update('id')
   const locks = threadLocks(db)
   const changed = (id: string) => { changes.publish('run', id).catch(() => {}) }
+
+  /**
+   * Lease renewals asked for together (the lease keeper renews every lease it holds on one tick) share
+   * transactions of up to RENEWALS_PER_TRANSACTION, the loop free between them: with thousands of runs in
+   * flight, one transaction each kept the event loop blocked for a second or more every tick.
+   */
+  let renewals: Renewal[] = []
+  function flushRenewals (): void {
+    const batch = renewals.slice(0, RENEWALS_PER_TRANSACTION)
+    renewals = renewals.slice(RENEWALS_PER_TRANSACTION)
+    if (renewals.length > 0) setImmediate(flushRenewals)
+    let kept: boolean[]
+    try {
+      kept = db.immediate(() => batch.map(r => db.run(`UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND fence = ? AND status IN ${ACTIVE_SQL}`,
+        r.expiresAt, r.id, r.worker, r.fence) === 1))
+    } catch (err) {
+      for (const r of batch) r.reject(err)
+      return
+    }
+    batch.forEach((r, i) => r.resolve(kept[i]))
+  }
 
   return {
     async createRun (record, opts) {
@@ -51,9 +75,11 @@ export function sqliteRuns (db: SqliteDb, clock: () => number, changes: ChangeFe
       })
     },
 
-    async renewRun (id, worker, fence, leaseMs) {
-      return db.immediate(() => db.run(`UPDATE runs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ? AND fence = ? AND status IN ${ACTIVE_SQL}`,
-        clock() + leaseMs, id, worker, fence) === 1)
+    renewRun (id, worker, fence, leaseMs) {
+      return new Promise<boolean>((resolve, reject) => {
+        renewals.push({ id, worker, fence, expiresAt: clock() + leaseMs, resolve, reject })
+        if (renewals.length === 1) setImmediate(flushRenewals)
+      })
     },
 
     async releaseRun (id, worker, fence, resumeAt = 0) {

@@ -192,6 +192,23 @@ export function runsContract (tap: Test, setup: Setup): void {
     t.equal(await store.releaseRun('run_1', 'w3', f3b), false, 'nor released')
     t.equal(await store.claimRun('run_missing', 'w1', 10_000), null)
     t.equal(await store.renewRun('run_missing', 'w1', 1, 10_000), false)
+
+    // Renewals asked for together (one tick of the lease keeper) each answer for their own lease.
+    await store.createRun(makeRun('run_2', 'th_2', 'alice'), OPTS)
+    await store.createRun(makeRun('run_3', 'th_3', 'alice'), OPTS)
+    const g2 = await store.claimRun('run_2', 'w1', 10_000) as number
+    const g3 = await store.claimRun('run_3', 'w1', 10_000) as number
+    clock.advance(1000)
+    t.same(await Promise.all([
+      store.renewRun('run_2', 'w1', g2, 20_000),
+      store.renewRun('run_3', 'w1', g3 - 1, 20_000),
+      store.renewRun('run_3', 'w2', g3, 20_000),
+      store.renewRun('run_missing', 'w1', 1, 20_000),
+      ...Array.from({ length: 600 }, () => store.renewRun('run_3', 'w1', g3, 30_000))
+    ]), [true, false, false, false, ...Array(600).fill(true)], 'renewed, stale fence, other worker, missing; then many at once')
+    const now = T0 + 5000 + 9999 + 1 + 1000
+    t.equal((await store.getRun('run_2'))?.lease_expires_at, now + 20_000)
+    t.equal((await store.getRun('run_3'))?.lease_expires_at, now + 30_000)
   })
 
   tap.test('runs: orphaned runs', async t => {
