@@ -339,7 +339,7 @@ export default defineScenario<WaitingRunsFigures>({
         ]
       }),
       notes: [
-        `Lag is response time − generation time. Per-run memory is (peak − idle) / runs: with streams it covers both sockets of a run (browser ↔ gateway, ` +
+        'Lag is response time − generation time. Per-run memory is (peak − idle) / runs: with streams it covers both sockets of a run (browser ↔ gateway, ' +
         'gateway ↔ upstream stream), the SDK\'s stream reader, the waiter and the driver state; with webhooks there is no upstream socket per run, only the ' +
         'browser\'s, the waiter and the driver state. V8 keeps reserved heap well above ' +
         'what is in use between major collections, so RSS follows the reserved figure, not the used one.',
