@@ -206,9 +206,17 @@ async function measureVariant (ctx: ScenarioContext, v: Variant): Promise<Varian
       windows.push({ t: since(), phase: p, p99Ms: round(s.eventLoopP99Ms, 2), maxMs: round(s.eventLoopMaxMs, 2), floorP99Ms: round(floor.p99Ms, 2), handles: s.activeHandles, heapMB: toMB(s.heapUsedBytes), upstreamActive: a })
     }
     const scraper = setInterval(() => { scrape(phase(), active).catch(() => {}) }, SCRAPE_EVERY_MS)
-    const outcomes = await startRuns(ready.users, ready.threads, ARRIVAL_MS)
-    clearInterval(watcher)
-    clearInterval(scraper)
+    let outcomes: RunOutcome[]
+    try {
+      outcomes = await startRuns(ready.users, ready.threads, ARRIVAL_MS)
+    } catch (err) {
+      // The sampler's timers would keep the bench process alive after the failure is reported.
+      rssSampler.stop()
+      throw err
+    } finally {
+      clearInterval(watcher)
+      clearInterval(scraper)
+    }
     // Under a loaded machine the gateway may shed /metrics (503): the run's figures stand without this window.
     await scrape('finishing', 0).catch(() => {})
     const rss = rssSampler.stop()
