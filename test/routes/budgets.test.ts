@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { build, startSim } from '../helpers/build.ts'
+import { farFromReset } from '../helpers/budget-day.ts'
 import { adminToken, bearer, userToken } from '../helpers/tokens.ts'
 import { loadAgentsFile } from '../../services/assistants/agents-file.ts'
 import { estimateInputTokens } from '../../services/runs/usage.ts'
@@ -44,7 +45,7 @@ const BURST_MAX_OUTPUT = 800
 t.test('twenty turns at once on a 3,000-token day: reservations in flight make them wait, never a day-long Retry-After, never an overshoot', async t => {
   const perTurn = reservationFor(BURST_TEXT) - MAX_OUTPUT + BURST_MAX_OUTPUT
   t.ok(perTurn * 3 <= BURST_BUDGET && perTurn * 4 > BURST_BUDGET, `three reservations of ${perTurn} fit at a time`)
-  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET) })
+  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET), BUDGET_DAY_OFFSET_MINUTES: farFromReset() })
   const threads = await Promise.all(Array.from({ length: 20 }, () => newThread(app, 'alice', BURST_TEXT)))
   const results = await Promise.all(threads.map(id => run(app, 'alice', id, { max_output_tokens: BURST_MAX_OUTPUT })))
   for (const r of results.filter(r => r.statusCode !== 200)) {
@@ -73,7 +74,7 @@ t.test('twenty turns at once on a 3,000-token day: reservations in flight make t
 })
 
 t.test('twenty turns at once with wait: false: the three that fit start, the rest are told to retry in seconds', async t => {
-  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET) })
+  const { app, sim } = await setup(t, { BUDGET_USER_DAILY_TOKENS: String(BURST_BUDGET), BUDGET_DAY_OFFSET_MINUTES: farFromReset() })
   const threads = await Promise.all(Array.from({ length: 20 }, () => newThread(app, 'alice', BURST_TEXT)))
   const results = await Promise.all(threads.map(id => run(app, 'alice', id, { max_output_tokens: BURST_MAX_OUTPUT, wait: false })))
   const started = results.filter(r => r.statusCode === 202)
