@@ -113,7 +113,7 @@ const bytesOf = (k: KindFigures) => k.sentPerTurn + k.receivedPerTurn
 
 export default defineScenario<TurnCostFigures>({
   name: 'turn-cost',
-  title: '9. Upstream cost per chat turn',
+  title: '10. Upstream cost per chat turn',
   description: 'Upstream requests and bytes per chat turn, as an SPA makes them: ' + KINDS.map(k => LABELS[k]).join('; ') + '. ' +
     `${TURNS} turns of each kind, each the second turn of its own thread (the first is not counted), one after the other on one gateway; ` +
     'requests from the simulator\'s counters, bytes on the wire through a TCP relay between the gateway and the simulator ' +
