@@ -8,6 +8,7 @@ import { startOtlpReceiver, type OtlpReceiver, type ReceivedSpan } from './helpe
 import { text, wav } from './fixtures/samples.ts'
 import { bearer, userToken } from './helpers/tokens.ts'
 import { until } from './helpers/until.ts'
+import { keyShaped } from './helpers/fake-secrets.ts'
 import { startWebhookTools, writeAgentsFile, WEBHOOK_SECRET } from './helpers/webhook-tools.ts'
 import { createSqliteStore } from '../services/store/sqlite-store.ts'
 
@@ -197,7 +198,7 @@ t.test('with content capture opted into, prompts and answers go on the spans, cr
   const gateway = await startGatewayProcess(t, testEnv(sim, otelEnv(receiver, {
     AGENTS_FILE: agents, TOOL_WEBHOOK_SECRET: WEBHOOK_SECRET, TOOL_WEBHOOK_ALLOWED_NETWORKS: '127.0.0.1', OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: 'true'
   })))
-  const leaked = 'sk-live-4f9a8b7c6d5e4f3a2b1c'
+  const leaked = keyShaped('live-4f9a8b7c6d5e4f3a2b1c')
   const threadId = await thread(gateway.url, `Use my key [call:get_user_achievements {"limit":2,"note":"${leaked}"}]`)
   const caller = callerContext()
   const res = await fetch(`${gateway.url}/api/openai/threads/${threadId}/runs`, { method: 'POST', headers: { ...headers, traceparent: caller.traceparent }, body: JSON.stringify({ assistant_type: 'curator' }) })

@@ -1,10 +1,11 @@
 import t from 'tap'
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node'
+import { keyShaped } from '../../helpers/fake-secrets.ts'
 import { capturedContent, CONTENT_MAX_CHARS, redactSpan, redactText, redactingExporter } from '../../../services/telemetry/redact.ts'
 
 t.test('credentials are redacted by their shape, other text is left alone', async t => {
   const cases: Array<[string, string]> = [
-    ['key sk-proj-abcdefghijklmnopqrstuvwxyz0123', 'key sk-[REDACTED]'],
+    [`key ${keyShaped('proj-abcdefghijklmnopqrstuvwxyz0123')}`, 'key sk-[REDACTED]'],
     ['whsec_abcdefghijklmnop', 'whsec_[REDACTED]'],
     ['Authorization: Bearer abc.def.ghijklmnop', 'Authorization: Bearer [REDACTED]'],
     ['token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl', 'token [REDACTED JWT]'],
@@ -22,7 +23,7 @@ t.test('credentials are redacted by their shape, other text is left alone', asyn
 })
 
 t.test('captured content is redacted, then cut', async t => {
-  t.equal(capturedContent('use sk-abcdefghijklmnop1234'), 'use sk-[REDACTED]')
+  t.equal(capturedContent(`use ${keyShaped('abcdefghijklmnop1234')}`), 'use sk-[REDACTED]')
   const long = capturedContent('x'.repeat(CONTENT_MAX_CHARS + 10))
   t.equal(long, `${'x'.repeat(CONTENT_MAX_CHARS)}…[truncated]`)
 })
@@ -45,7 +46,8 @@ t.test('a span leaves the process redacted: attributes, event attributes, status
   clean.events.length = 0
   t.equal(redactSpan(clean), clean, 'nothing to redact: the span itself')
 
-  const dirty = fakeSpan({ 'url.path': '/x', note: 'sk-abcdefghijklmnop1234', list: ['ok', 'Bearer abcdefghijkl'], n: 3 }, 'refused sk-abcdefghijklmnop1234')
+  const key = keyShaped('abcdefghijklmnop1234')
+  const dirty = fakeSpan({ 'url.path': '/x', note: key, list: ['ok', 'Bearer abcdefghijkl'], n: 3 }, `refused ${key}`)
   const out = redactSpan(dirty)
   t.not(out, dirty)
   t.same(out.attributes, { 'url.path': '/x', note: 'sk-[REDACTED]', list: ['ok', 'Bearer [REDACTED]'], n: 3 })
@@ -53,7 +55,7 @@ t.test('a span leaves the process redacted: attributes, event attributes, status
   t.equal(out.status.message, 'refused sk-[REDACTED]')
   t.equal(out.name, 'POST /x')
   t.equal(out.spanContext().spanId, 'b'.repeat(16), 'methods still work on the redacted view')
-  t.equal(dirty.attributes.note, 'sk-abcdefghijklmnop1234', 'the span itself is not changed')
+  t.equal(dirty.attributes.note, key, 'the span itself is not changed')
 
   const exported: ReadableSpan[][] = []
   const exporter = redactingExporter({ export: (spans, done) => { exported.push(spans); done({ code: 0 }) }, shutdown: async () => {} })
