@@ -162,3 +162,15 @@ export function writeToneWav (file: string, seconds = 2, sampleRate = 48_000): v
 
 /** Requests to the API itself (not CORS preflights). */
 export const apiRequests = (gateway: Gateway) => gateway.requests.filter(r => !r.startsWith('OPTIONS ') && r.includes(' /api/'))
+
+/** The gateway's API as one user, for what a test checks beside the page: `(method, path under /api/openai, body?)`. */
+export function apiAs (gateway: Gateway, token: string) {
+  return async (method: string, path: string, body?: object) => {
+    const res = await fetch(`${gateway.url}/api/openai${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      ...(body ? { body: JSON.stringify(body) } : {})
+    })
+    return { status: res.status, body: await res.json() }
+  }
+}

@@ -3,19 +3,7 @@ import t from 'tap'
 import type { Page } from 'playwright-core'
 import { startSim } from '../helpers/build.ts'
 import { adminToken, userToken } from '../helpers/tokens.ts'
-import { apiRequests, openBrowser, startGateway, startSpa, type Gateway } from './helpers.ts'
-
-/** The gateway's API as the page's user (or an admin) sees it, from Node. */
-function apiAs (gateway: Gateway, token: string) {
-  return async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${gateway.url}/api/openai${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {})
-    })
-    return { status: res.status, body: await res.json() }
-  }
-}
+import { apiAs, apiRequests, openBrowser, startGateway, startSpa, type Gateway } from './helpers.ts'
 
 const threadOf = (url: string) => new URL(url).searchParams.get('thread')!
 

@@ -1,18 +1,7 @@
 import t from 'tap'
 import { startSim } from '../helpers/build.ts'
 import { userToken } from '../helpers/tokens.ts'
-import { openBrowser, startGateway, startSpa, type Gateway } from './helpers.ts'
-
-function apiAs (gateway: Gateway, token: string) {
-  return async (method: string, path: string, body?: object) => {
-    const res = await fetch(`${gateway.url}/api/openai${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
-      ...(body ? { body: JSON.stringify(body) } : {})
-    })
-    return { status: res.status, body: await res.json() }
-  }
-}
+import { apiAs, openBrowser, startGateway, startSpa } from './helpers.ts'
 
 t.test('threads in the reference SPA: each remembers its assistant, renamed and deleted; the remaining budget shown and kept current', async t => {
   const sim = await startSim(t)
