@@ -1,5 +1,4 @@
 import t from 'tap'
-import { Redis } from 'ioredis'
 import { parseHostPorts } from '../../services/redis.ts'
 import { homeTag } from '../../services/store/redis/homes.ts'
 import { startSim, testEnv } from '../helpers/build.ts'
@@ -7,7 +6,7 @@ import { startGatewayProcess } from '../helpers/process.ts'
 import { redisOrSkip } from '../helpers/redis.ts'
 import { startCluster } from '../helpers/redis-topologies.ts'
 import { until } from '../helpers/until.ts'
-import { primaryFailover } from './failover.ts'
+import { failoverSettings, killOnceReplicated, primaryFailover } from './failover.ts'
 
 if (redisOrSkip(t)) {
   t.test('Redis Cluster: the primary of a user\'s slot SIGKILLed under two instances — its replica promoted, 503 at most during the switch, then 200; a run in flight completes once; usage and budgets exact', async t => {
@@ -17,12 +16,7 @@ if (redisOrSkip(t)) {
     const env = testEnv(sim, {
       STORE: 'redis',
       REDIS_CLUSTER_NODES: cluster.nodes,
-      BUDGET_USER_DAILY_TOKENS: String(budget),
-      RATE_LIMIT_MAX: '10000',
-      RATE_LIMIT_RUNS_MAX: '10000',
-      RUN_LEASE_MS: '1000',
-      RUN_POLL_MAX_MS: '200',
-      LOG_LEVEL: 'info'
+      ...failoverSettings(budget)
     })
     // Generous: two processes booting at once on a loaded machine; meanwhile the replicas show up.
     const [gateways] = await Promise.all([Promise.all([startGatewayProcess(t, env, 60_000), startGatewayProcess(t, env, 60_000)]), cluster.replicated()])
@@ -38,12 +32,7 @@ if (redisOrSkip(t)) {
       user,
       budget,
       dataPorts: () => cluster.servers.filter(s => s.alive).map(s => s.port),
-      async kill () {
-        const node = new Redis({ port: primary.port, host: '127.0.0.1' })
-        await node.call('WAIT', '1', '5000')
-        node.disconnect()
-        await primary.kill()
-      },
+      kill: () => killOnceReplicated(primary),
       async recovered () {
         await until(async () => (await cluster.primaryOf(`agw:{${homeTag('u', user)}}`).catch(() => null))?.primary === replica,
           { timeoutMs: 30_000, intervalMs: 100, message: 'the replica to be promoted' })

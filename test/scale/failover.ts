@@ -6,6 +6,7 @@ import { api, type ApiReply } from '../helpers/redis.ts'
 import type { GatewayProcess } from '../helpers/process.ts'
 import type { Simulator } from '../../simulator/index.ts'
 import { until } from '../helpers/until.ts'
+import type { RedisProcess } from '../helpers/redis-topologies.ts'
 
 /**
  * What both failover tests (Sentinel, Cluster) check around the death of a Redis primary, through two
@@ -16,6 +17,27 @@ import { until } from '../helpers/until.ts'
  * of the end of a run driven by the other; new runs work; the ledger and the budget counters hold
  * exactly the runs' usage; rate limits are counted once across the instances.
  */
+/** The gateways' settings in both failover tests: limits out of the way, leases and polls short so a switch shows quickly. */
+export const failoverSettings = (budget: number): Record<string, string> => ({
+  BUDGET_USER_DAILY_TOKENS: String(budget),
+  RATE_LIMIT_MAX: '10000',
+  RATE_LIMIT_RUNS_MAX: '10000',
+  RUN_LEASE_MS: '1000',
+  RUN_POLL_MAX_MS: '200',
+  LOG_LEVEL: 'info'
+})
+
+/**
+ * SIGKILLs a primary once what it acknowledged has reached its replica (replication is asynchronous: a
+ * write in the last instant before a crash can be lost, README "Scaling out").
+ */
+export async function killOnceReplicated (primary: RedisProcess): Promise<void> {
+  const client = new Redis({ port: primary.port, host: '127.0.0.1' })
+  await client.call('WAIT', '1', '5000')
+  client.disconnect()
+  await primary.kill()
+}
+
 export async function primaryFailover (t: Test, { sim, target, gateways, user, budget, dataPorts, kill, recovered }: {
   sim: Simulator
   /** The topology, for a store of the test's own that listens to the change feed as an instance does. */

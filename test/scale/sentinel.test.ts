@@ -5,7 +5,7 @@ import { startSim, testEnv } from '../helpers/build.ts'
 import { startGatewayProcess } from '../helpers/process.ts'
 import { sentinelOrSkip, startSentinels } from '../helpers/redis-topologies.ts'
 import { until } from '../helpers/until.ts'
-import { primaryFailover } from './failover.ts'
+import { failoverSettings, killOnceReplicated, primaryFailover } from './failover.ts'
 
 if (sentinelOrSkip(t)) {
   const redis = await startSentinels(t)
@@ -34,12 +34,7 @@ if (sentinelOrSkip(t)) {
       STORE: 'redis',
       REDIS_SENTINELS: redis.sentinels,
       REDIS_SENTINEL_NAME: redis.name,
-      BUDGET_USER_DAILY_TOKENS: String(budget),
-      RATE_LIMIT_MAX: '10000',
-      RATE_LIMIT_RUNS_MAX: '10000',
-      RUN_LEASE_MS: '1000',
-      RUN_POLL_MAX_MS: '200',
-      LOG_LEVEL: 'info'
+      ...failoverSettings(budget)
     })
     // Generous: two processes booting at once on a loaded machine.
     const gateways = await Promise.all([startGatewayProcess(t, env, 60_000), startGatewayProcess(t, env, 60_000)])
@@ -54,14 +49,7 @@ if (sentinelOrSkip(t)) {
       user: 'sandra',
       budget,
       dataPorts: () => [redis.primary, redis.replica].filter(s => s.alive).map(s => s.port),
-      async kill () {
-        // What the primary acknowledged has reached the replica (replication is asynchronous: a write
-        // in the last instant before a crash can be lost, README "Scaling out").
-        const primary = new Redis({ port: primaryPort, host: '127.0.0.1' })
-        await primary.call('WAIT', '1', '5000')
-        primary.disconnect()
-        await redis.primary.kill()
-      },
+      kill: () => killOnceReplicated(redis.primary),
       async recovered () {
         await until(async () => await redis.currentPrimaryPort().catch(() => primaryPort) === redis.replica.port,
           { timeoutMs: 30_000, intervalMs: 100, message: 'the sentinels to promote the replica' })
