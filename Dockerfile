@@ -50,4 +50,4 @@ EXPOSE 3000
 # when the gateway serves TLS itself (its own certificate, hence no verification on loopback).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "-e", "require(process.env.TLS_CERT_FILE ? 'node:https' : 'node:http').get({ host: '127.0.0.1', port: process.env.PORT, path: '/health/ready', rejectUnauthorized: false, timeout: 4000 }, (res) => process.exit(res.statusCode === 200 ? 0 : 1)).on('error', () => process.exit(1))"]
-CMD ["node", "--optimize-for-size", "server.js"]
+CMD ["node", "--max-semi-space-size=8", "--heap-growing-percent=20", "server.js"]

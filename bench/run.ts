@@ -1,8 +1,11 @@
 // `npm run bench [-- <scenario>...] [--no-profile] [--markdown] [--report <results.json>] [--soak-seconds N]`
 // Runs the scenarios one after the other (each starts and stops its own processes), writes
 // bench/results/<timestamp>.json and, after a full run, BENCHMARKS.md with its charts.
+import { execFileSync } from 'node:child_process'
+import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { describeMachine } from './harness/machine.ts'
+import { gatewayEntry, ROOT } from './harness/processes.ts'
 import { writeMarkdown } from './report/markdown.ts'
 import { readResults, writeResults, type BenchResults } from './report/results.ts'
 import { SCENARIOS } from './scenarios/index.ts'
@@ -57,6 +60,12 @@ process.once('SIGINT', () => {
   process.stderr.write('\ninterrupted: stopping the processes\n')
   process.exit(130)
 })
+
+// The gateway runs as it ships (dist/, bench/harness/processes.ts): build it from this checkout first.
+if (gatewayEntry().startsWith('dist/')) {
+  process.stdout.write('building dist/ (npm run build) …\n')
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build.ts')], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
+}
 
 const machine = describeMachine()
 process.stdout.write(`assistant-gateway benchmarks on ${machine.cpu} × ${machine.cores}, ${machine.node}\n`)

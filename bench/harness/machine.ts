@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import { ROOT, startNodeFlags } from './processes.ts'
+import { gatewayEntry, ROOT, startNodeFlags } from './processes.ts'
 
 export interface Machine {
   cpu: string
@@ -14,6 +14,8 @@ export interface Machine {
   gatewayNodeOptions?: string
   /** The node flags of `npm start` the gateway ran with, plus any experiment's. */
   gatewayNodeFlags?: string
+  /** The file the gateway ran from (older results files lack it: server.ts). */
+  gatewayEntry?: string
 }
 
 function git (...args: string[]): string {
@@ -55,6 +57,7 @@ export function describeMachine (): Machine {
     date: new Date().toISOString(),
     commit: describeCommit(),
     ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {}),
+    gatewayEntry: gatewayEntry(),
     gatewayNodeFlags: [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)].join(' ')
   }
 }

@@ -35,7 +35,7 @@ function profileSection (p: ProfileSummary): string {
   return [
     '#### Where the time goes (CPU profile of the gateway)',
     '',
-    `Workload: ${p.workload}. \`node --cpu-prof server.ts\`, ${p.windowed ? 'cut to the workload\'s window' : 'whole process lifetime'}: ` +
+    `Workload: ${p.workload}. The gateway under \`node --cpu-prof\`, ${p.windowed ? 'cut to the workload\'s window' : 'whole process lifetime'}: ` +
     `${p.sampledMs} ms sampled, ${p.busyMs} ms busy, ${p.idleMs} ms idle (waiting on sockets). Shares are of the busy time. ` +
     `The busy time splits as: ${lead}` +
     (ours.length ? `; the gateway's own code (${ours.map(o => o.name.replace('gateway: ', '')).join(', ')}) takes ${pct(ours.reduce((n, o) => n + o.share, 0))} in all.` : '.'),
@@ -88,7 +88,7 @@ export function renderMarkdown (results: BenchResults, scenarios: Scenario[], re
     'What the gateway costs in latency and memory, each figure measured against its floor (the same upstream call made ' +
     'directly, or the cheapest request the same process answers) **in the same run**: the machine is shared and noisy, ' +
     'so ratios and differences carry the meaning, absolute times only give the scale. Everything runs on loopback: ' +
-    'the OpenAI simulator, the gateway (`node server.ts`, SQLite store on a temp file, `LOG_LEVEL=warn`, budgets off, ' +
+    'the OpenAI simulator, the gateway (as it ships: built by `npm run build`, `node dist/server.js` with the node flags of `npm start`; SQLite store on a temp file, `LOG_LEVEL=warn`, budgets off, ' +
     'rate limits out of the way except where they are measured) and the Portkey gateway each in their own process; ' +
     'autocannon and the scripted clients run in the bench process. All of them share the same cores.',
     '',
@@ -100,7 +100,7 @@ export function renderMarkdown (results: BenchResults, scenarios: Scenario[], re
       rows: [['CPU', m.cpu], ['cores', m.cores], ['memory', `${m.memoryGB} GB`], ['OS', m.os], ['Node.js', m.node],
         ['date', m.date], ['commit', m.commit], ['command', `\`${results.command}\``], ['total wall time', `${Math.round(results.seconds)} s`],
         ...(regeneratedBy ? [['report', `regenerated with \`${regeneratedBy}\`: figures from the run above, verdicts recomputed from them by the bench code at ${describeCommit()}`]] : []),
-        ...(m.gatewayNodeFlags ? [['gateway node flags (as `npm start`)', `\`${m.gatewayNodeFlags}\``]] : []),
+        ['gateway', `\`node ${m.gatewayNodeFlags ? `${m.gatewayNodeFlags} ` : ''}${m.gatewayEntry ?? 'server.ts'}\` (the node flags of \`npm start\`)`],
         ...(m.gatewayNodeOptions ? [['gateway NODE_OPTIONS (experiment)', `\`${m.gatewayNodeOptions}\``]] : [])]
     }),
     '',
