@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { Forbidden, Unauthorized, isGatewayError, type GatewayError } from '../../services/errors.ts'
+import { createVerifiedTokens } from '../../services/verified-tokens.ts'
 
 export interface Caller {
   /** The token's `sub`: the user id every thread, run and file is owned by. */
@@ -81,6 +82,7 @@ async function auth (fastify: FastifyInstance) {
   /** Why a request's token was refused, kept until the route decides whether it needs one. */
   const refusals = new WeakMap<FastifyRequest, GatewayError>()
   const refusal = (request: FastifyRequest) => refusals.get(request) ?? new Unauthorized('Missing bearer token')
+  const verified = createVerifiedTokens<Caller>({ clockToleranceMs: fastify.config.JWT_CLOCK_TOLERANCE_SECONDS * 1000 })
 
   fastify.decorateRequest('identity', null)
   fastify.decorateRequest('caller', {
@@ -91,11 +93,17 @@ async function auth (fastify: FastifyInstance) {
   })
 
   async function identify (request: FastifyRequest) {
+    const authorization = request.headers.authorization
+    const known = authorization === undefined ? undefined : verified.get(authorization)
+    if (known) {
+      request.identity = known
+      return
+    }
     let claims: TokenClaims
     try {
       claims = await request.jwtVerify<TokenClaims>()
     } catch (err) {
-      refusals.set(request, isGatewayError(err) ? err : new Unauthorized(reasonFor(err, request.headers.authorization !== undefined)))
+      refusals.set(request, isGatewayError(err) ? err : new Unauthorized(reasonFor(err, authorization !== undefined)))
       return
     }
     const sub = claims.sub
@@ -103,7 +111,9 @@ async function auth (fastify: FastifyInstance) {
       refusals.set(request, new Unauthorized(`Token subject (sub) must be a non-blank string of at most ${MAX_SUBJECT_LENGTH} characters without control characters`))
       return
     }
-    request.identity = { id: sub, isAdmin: hasRole(claims, adminRole) }
+    // Frozen: the same object serves every later request with this token.
+    request.identity = Object.freeze({ id: sub, isAdmin: hasRole(claims, adminRole) })
+    if (authorization !== undefined) verified.set(authorization, claims.exp, request.identity)
   }
 
   fastify.decorate('auth', {

@@ -15,8 +15,8 @@ export const autoConfig = (fastify: FastifyInstance): FastifyJWTOptions => {
     // fast-jwt checks iss/aud only when the token has them: a configured one is also required.
     requiredClaims: ['sub', 'exp', ...(config.JWT_ISSUER ? ['iss'] : []), ...(config.JWT_AUDIENCE ? ['aud'] : [])],
     ...(config.JWT_ISSUER ? { allowedIss: config.JWT_ISSUER } : {}),
-    ...(config.JWT_AUDIENCE ? { allowedAud: config.JWT_AUDIENCE } : {}),
-    cache: 1000
+    ...(config.JWT_AUDIENCE ? { allowedAud: config.JWT_AUDIENCE } : {})
+    // No fast-jwt cache: plugins/app/auth.ts remembers verified tokens for a minute (services/verified-tokens.ts).
   }
   const messages = { authorizationTokenInvalid: (err: Error) => `Authorization token is invalid: ${err.message}` }
   if (config.JWT_SECRET) {
