@@ -353,7 +353,8 @@ export default defineScenario<WaitingRunsFigures>({
         'what is in use between major collections, so RSS follows the reserved figure, not the used one.',
         'Upstream requests per run count the create and the response reads; a run with webhooks cannot do with fewer than two: the webhook ' +
         'carries only the response id (OpenAI\'s payloads are thin), so its output and usage are read once. Streamed runs need one request, ' +
-        'but hold an upstream connection each for the whole generation.'
+        'but hold an upstream connection each for the whole generation.',
+        ...whyMissed(all)
       ]
     }
   },
@@ -380,3 +381,27 @@ export default defineScenario<WaitingRunsFigures>({
     }
   }
 })
+
+/** Why a memory or lag goal was missed, from the figures: how much of the goal the idle process already takes. */
+function whyMissed (all: VariantFigures[]): string[] {
+  const notes: string[] = []
+  const overMemory = all.filter(f => f.peakRssMB >= f.rssGoalMB)
+  if (overMemory.length > 0) {
+    notes.push('Where a memory goal is missed: ' + overMemory.map(f => {
+      const leftKB = round((f.rssGoalMB - f.idleRssMB) * 1000 / f.runs, 1)
+      return `${f.label}: the idle process takes ${f.idleRssMB} MB of the ${f.rssGoalMB} MB (V8 heap in use ${f.memory.idle.heapUsedMB} MB, ` +
+        `code, stacks and native ${round(f.memory.idle.rssMB - f.memory.idle.heapTotalMB - f.memory.idle.externalMB, 1)} MB), leaving ${leftKB} kB per run ` +
+        `against the ${f.perRunKB} kB a run holds`
+    }).join('; ') + '. The idle heap is mostly the loaded code of the dependencies (TypeBox and the openai SDK load several hundred ' +
+      'modules each; in a heap snapshot of an idle gateway built to dist/, 20 of its 56 MB are strings, 8 MB of them module source text); ' +
+      'the rest is mostly the node binary\'s resident pages.')
+  }
+  const late = all.filter(f => f.webhooks && f.runs >= 5000 && f.lagMs.p50 > LAG_GOAL_MS)
+  for (const f of late) {
+    notes.push(`${f.label}: completion lag p50 ${f.lagMs.p50} ms against ${LAG_GOAL_MS} ms. Each completion is a webhook (signature check), one response ` +
+      `read upstream and a SQLite transaction that settles the run; the generations end within a few seconds of each other, so ${f.runs} of them ` +
+      `queue on one process: the event loop's p99 was ${f.worstP99Ms.finishing} ms while they finished (${f.floorWorstP99Ms.finishing} ms on an idle process ` +
+      'in the same windows), on 2 cores shared with the simulator delivering the webhooks and the clients waiting.')
+  }
+  return notes
+}
