@@ -18,9 +18,9 @@ declare module '@fastify/jwt' {
 declare module 'fastify' {
   interface FastifyRequest {
     /** The verified caller, or null when the token is missing or bad (decided by auth.requireUser). */
-    identity: Caller | null
+    identity: Readonly<Caller> | null
     /** The caller of a route in the protected tree (autohooks guarantee one); throws 401 elsewhere. */
-    readonly caller: Caller
+    readonly caller: Readonly<Caller>
   }
   interface FastifyInstance {
     auth: {
@@ -93,6 +93,8 @@ async function auth (fastify: FastifyInstance) {
   })
 
   async function identify (request: FastifyRequest) {
+    // Sound only because jwtVerify runs with the global options alone: per-call options (maxAge, a
+    // trusted callback) would be skipped on a remembered token.
     const authorization = request.headers.authorization
     const known = authorization === undefined ? undefined : verified.get(authorization)
     if (known) {

@@ -25,3 +25,13 @@ t.test('a token without a numeric exp is not remembered', async t => {
   t.equal(tokens.get('Bearer y'), undefined)
   t.equal(tokens.get('Bearer z'), undefined)
 })
+
+t.test('a remembered token is verified again a minute after it verified, however far its exp', async t => {
+  let now = 1_000_000_000_000
+  const tokens = createVerifiedTokens<{ id: string }>({ clockToleranceMs: 0, now: () => now })
+  tokens.set('Bearer a.b.c', now / 1000 + 3600, { id: 'u1' })
+  now += 59_000
+  t.same(tokens.get('Bearer a.b.c'), { id: 'u1' }, 'reading it does not extend its minute')
+  now += 1_001
+  t.equal(tokens.get('Bearer a.b.c'), undefined)
+})
