@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process'
 import os from 'node:os'
-import { gatewayEntry, ROOT, startNodeFlags } from './processes.ts'
+import { gatewayEntry, gatewayNodeFlags, ROOT } from './processes.ts'
 
 export interface Machine {
   cpu: string
@@ -58,6 +58,6 @@ export function describeMachine (): Machine {
     commit: describeCommit(),
     ...(process.env.BENCH_GATEWAY_NODE_OPTIONS ? { gatewayNodeOptions: process.env.BENCH_GATEWAY_NODE_OPTIONS } : {}),
     gatewayEntry: gatewayEntry(),
-    gatewayNodeFlags: [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)].join(' ')
+    gatewayNodeFlags: gatewayNodeFlags().join(' ')
   }
 }

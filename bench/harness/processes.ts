@@ -16,11 +16,14 @@ export const ROOT = join(import.meta.dirname, '..', '..')
 export const gatewayEntry = () => process.env.BENCH_GATEWAY_ENTRY ?? 'dist/server.js'
 
 /** The node flags `npm start` runs the gateway with (package.json), so the bench measures what ships. */
-export function startNodeFlags (): string[] {
+function startNodeFlags (): string[] {
   const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts.start ?? ''
   const words = start.split(/\s+/)
   return words.slice(words.indexOf('node') + 1, words.indexOf('server.ts')).filter(w => w.startsWith('--'))
 }
+
+/** What the bench runs the gateway with: `npm start`'s node flags, plus BENCH_GATEWAY_NODE_ARGS for experiments. */
+export const gatewayNodeFlags = (): string[] => [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)]
 export const SIM_KEY = 'sk-bench-local'
 const LOG_LINES = 200
 /** A line of V8's --trace-gc output: `[pid:0x…]   1234 ms: Scavenge …`. */
@@ -151,8 +154,8 @@ export interface GatewayOptions {
 }
 
 /**
- * The gateway as it ships (`gatewayEntry()`, with `npm start`'s node flags) in an empty directory (no developer .env leaks in), on a
- * throwaway SQLite file, with limits that stay out of the way unless a scenario sets its own.
+ * The gateway as it ships (`gatewayEntry()`, `gatewayNodeFlags()`) in an empty directory (no developer
+ * .env leaks in), on a throwaway SQLite file, with limits that stay out of the way unless a scenario sets its own.
  */
 export async function startGateway (sim: SimulatorService, options: GatewayOptions = {}): Promise<GatewayService> {
   const cwd = options.dir ?? tempDir()
@@ -181,9 +184,7 @@ export async function startGateway (sim: SimulatorService, options: GatewayOptio
     ...options.env
   }
   const profileDir = options.cpuProfile ? mkdtempSync(join(cwd, 'profile-')) : null
-  // The gateway runs with the node flags of `npm start` (what ships), plus BENCH_GATEWAY_NODE_ARGS for experiments.
-  const extra = [...startNodeFlags(), ...(process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean)]
-  const args = [...extra, ...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, gatewayEntry())]
+  const args = [...gatewayNodeFlags(), ...(options.nodeArgs ?? []), ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), join(ROOT, gatewayEntry())]
   const service = spawnService('gateway', args, env, cwd, url)
   const stop = service.stop
   const gateway: GatewayService = {

@@ -401,7 +401,7 @@ function whyMissed (all: VariantFigures[]): string[] {
     notes.push(`${f.label}: completion lag p50 ${f.lagMs.p50} ms against ${LAG_GOAL_MS} ms. Each completion is a webhook (signature check), one response ` +
       `read upstream and a SQLite transaction that settles the run; the generations end within a few seconds of each other, so ${f.runs} of them ` +
       `queue on one process: the event loop's p99 was ${f.worstP99Ms.finishing} ms while they finished (${f.floorWorstP99Ms.finishing} ms on an idle process ` +
-      'in the same windows), on 2 cores shared with the simulator delivering the webhooks and the clients waiting.')
+      'in the same windows), on cores shared with the simulator delivering the webhooks and the clients waiting.')
   }
   return notes
 }
